@@ -1,0 +1,58 @@
+package task
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Cursor marks a position in the newest-first listing of tasks: the
+// (CreatedAt, ID) of the last task of the previous page. Listing resumes
+// strictly after it (keyset pagination).
+type Cursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// Encode returns the opaque string form of c given to clients.
+func (c Cursor) Encode() string {
+	raw := strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID.String()
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// DecodeCursor parses a string made by Cursor.Encode, or returns ErrInvalidCursor.
+func DecodeCursor(s string) (Cursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, ErrInvalidCursor
+	}
+	ts, id, ok := strings.Cut(string(raw), ".")
+	if !ok {
+		return Cursor{}, ErrInvalidCursor
+	}
+	micros, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || micros < 0 {
+		return Cursor{}, ErrInvalidCursor
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return Cursor{}, ErrInvalidCursor
+	}
+	return Cursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: u}, nil
+}
+
+// ListQuery selects a page of tasks, newest first.
+type ListQuery struct {
+	Status *Status // nil: every status
+	Limit  int     // 1..MaxListLimit; 0 means DefaultListLimit
+	After  *Cursor // nil: from the newest task
+}
+
+// Page limits.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 200
+)

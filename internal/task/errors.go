@@ -1,0 +1,34 @@
+package task
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrNotFound: no task has the given id.
+	ErrNotFound = errors.New("task not found")
+	// ErrConflict: the requested transition is not allowed from the task's
+	// current state (terminal task, stale event, lost race).
+	ErrConflict = errors.New("task state conflict")
+	// ErrInvalidCursor: a pagination cursor that this service did not issue.
+	ErrInvalidCursor = errors.New("invalid cursor")
+	// ErrInvalidStatus: a status name that is not one of Statuses.
+	ErrInvalidStatus = errors.New("invalid status")
+	// ErrInvalid is matched by every *ValidationError.
+	ErrInvalid = errors.New("invalid task")
+)
+
+// ValidationError says which input field is wrong and why.
+type ValidationError struct {
+	Field  string // JSON name of the field, e.g. "timeout"
+	Reason string // human-readable reason
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
+
+// Is makes errors.Is(err, ErrInvalid) true for every ValidationError.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+func isConflict(err error) bool { return errors.Is(err, ErrConflict) }
