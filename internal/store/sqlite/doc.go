@@ -1,0 +1,9 @@
+// Package sqlite implements task.Store on SQLite with modernc.org/sqlite
+// (pure Go, driver name "sqlite"), for single-node deployments and tests.
+//
+// The database runs in WAL mode. All writes go through one connection, so
+// writers of this process queue in Go instead of failing with "database is
+// locked"; reads use a separate pool and never block the writer. Other
+// processes writing the same file wait up to the busy timeout. Open runs the
+// embedded, numbered migrations (goose) before returning.
+package sqlite
