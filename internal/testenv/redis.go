@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 const defaultRedisURL = "redis://127.0.0.1:6379/0"
@@ -29,6 +30,9 @@ func redisOptions(tb testing.TB) *redis.Options {
 	if err != nil {
 		tb.Fatalf("parse REDIS_URL %q: %v", u, err)
 	}
+	// Tests talk to a plain local Redis: no maintenance notifications (and
+	// go-redis then never rewrites the options of a live client).
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return opts
 }
 

@@ -1,0 +1,202 @@
+--[[
+  include/worker.lua: helper functions shared by the worker scripts
+  (moveToActive, moveToFinished, retryJob). The Go loader prepends this text
+  to those scripts; it is not a script on its own and reads no KEYS or ARGV.
+
+  The key table `k` passed to the helpers has the fields
+  wait, active, prioritized, events, limiter, delayed, paused, meta, pc,
+  marker, stalled (all full key names of one queue).
+]]
+
+-- queueFlags reads, in one HMGET, the meta fields a fetch depends on:
+-- paused (field exists), maxed (global concurrency reached), the global rate
+-- limit, the global concurrency and the events cap (written when missing).
+local function queueFlags(k)
+  local m = redis.call("HMGET", k.meta, "paused", "concurrency", "max", "duration", "opts.maxLenEvents")
+  local paused = m[1] ~= false
+  local concurrency = tonumber(m[2])
+  local maxed = false
+  if concurrency then
+    maxed = redis.call("LLEN", k.active) >= concurrency
+  end
+  local maxEv = tonumber(m[5])
+  if not maxEv then
+    maxEv = 10000
+    redis.call("HSET", k.meta, "opts.maxLenEvents", maxEv)
+  end
+  return paused, maxed, tonumber(m[3]), tonumber(m[4]), concurrency, maxEv
+end
+
+-- pushPrioritized adds id to the prioritized set with a FIFO-within-priority
+-- score: priority * 2^32 + (pc counter mod 2^32).
+local function pushPrioritized(k, id, priority)
+  local c = redis.call("INCR", k.pc)
+  redis.call("ZADD", k.prioritized, priority * 4294967296 + (c % 4294967296), id)
+end
+
+-- delayedScore returns the delayed-set score for a job due at dueMs:
+-- dueMs * 4096 plus its rank among jobs due in the same millisecond.
+local function delayedScore(k, dueMs)
+  local low = dueMs * 4096
+  local top = redis.call("ZREVRANGEBYSCORE", k.delayed, low + 4095, low, "WITHSCORES", "LIMIT", 0, 1)
+  if #top == 0 then
+    return low
+  end
+  return math.min(tonumber(top[2]) + 1, low + 4095)
+end
+
+-- nextDelayedDue returns the due time (ms) of the earliest delayed job, or 0.
+local function nextDelayedDue(k)
+  local first = redis.call("ZRANGE", k.delayed, 0, 0, "WITHSCORES")
+  if #first == 0 then
+    return 0
+  end
+  return math.floor(tonumber(first[2]) / 4096)
+end
+
+-- setDelayMarker makes marker member "1" carry the earliest delayed due time.
+local function setDelayMarker(k)
+  local due = nextDelayedDue(k)
+  if due > 0 then
+    redis.call("ZADD", k.marker, due, "1")
+  end
+end
+
+-- promoteDelayed moves up to 1000 due delayed jobs to wait (paused list while
+-- the queue is paused) or to prioritized, with a `waiting` event each.
+local function promoteDelayed(k, base, now, paused, maxed, maxEv)
+  local ids = redis.call("ZRANGEBYSCORE", k.delayed, 0, (now + 1) * 4096 - 1, "LIMIT", 0, 1000)
+  if #ids == 0 then
+    return
+  end
+  redis.call("ZREM", k.delayed, unpack(ids))
+  local target = k.wait
+  if paused then
+    target = k.paused
+  end
+  for _, id in ipairs(ids) do
+    local jobKey = base .. id
+    local priority = tonumber(redis.call("HGET", jobKey, "priority")) or 0
+    if priority > 0 then
+      pushPrioritized(k, id, priority)
+    else
+      redis.call("LPUSH", target, id)
+    end
+    redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "waiting", "jobId", id, "prev", "delayed")
+    redis.call("HSET", jobKey, "delay", 0)
+  end
+  if not paused and not maxed then
+    redis.call("ZADD", k.marker, 0, "0")
+  end
+end
+
+-- checkLock verifies that token holds the job's lock and releases it.
+-- Returns 0 on success, -6 when another token holds it, -2 when it is gone.
+local function checkLock(k, jobKey, id, token)
+  local lockKey = jobKey .. ":lock"
+  local holder = redis.call("GET", lockKey)
+  if holder == token then
+    redis.call("DEL", lockKey)
+    redis.call("SREM", k.stalled, id)
+    return 0
+  end
+  if holder then
+    return -6
+  end
+  return -2
+end
+
+-- fetchJob is the atomic "take the next job" step. It returns the tuple
+-- {jobFields or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs}.
+local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName)
+  local paused, maxed, metaMax, metaDur, concurrency, maxEv = queueFlags(k)
+  promoteDelayed(k, base, now, paused, maxed, maxEv)
+
+  local max, dur = limMax, limDur
+  if metaMax then
+    max, dur = metaMax, metaDur or 0
+  end
+  local limited = max ~= nil and max > 0
+  if limited then
+    local used = tonumber(redis.call("GET", k.limiter) or "0")
+    if used >= max then
+      local ttl = redis.call("PTTL", k.limiter)
+      if ttl > 0 then
+        return {0, 0, ttl, 0}
+      end
+      redis.call("DEL", k.limiter)
+    end
+  end
+  if paused or maxed then
+    return {0, 0, 0, 0}
+  end
+
+  local id = redis.call("RPOPLPUSH", k.wait, k.active)
+  if id and string.sub(id, 1, 2) == "0:" then
+    -- A legacy (BullMQ <= 4) marker id: drop it and try once more.
+    redis.call("LREM", k.active, 1, id)
+    id = redis.call("RPOPLPUSH", k.wait, k.active)
+  end
+  if not id then
+    local popped = redis.call("ZPOPMIN", k.prioritized)
+    if #popped > 0 then
+      id = popped[1]
+      redis.call("LPUSH", k.active, id)
+    else
+      redis.call("DEL", k.pc)
+    end
+  end
+  if not id then
+    return {0, 0, 0, nextDelayedDue(k)}
+  end
+
+  local jobKey = base .. id
+  if limited and redis.call("HEXISTS", jobKey, "defa") == 0 then
+    if redis.call("INCR", k.limiter) == 1 and dur > 0 then
+      redis.call("PEXPIRE", k.limiter, math.floor(dur))
+    end
+  end
+  redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
+  redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "active", "jobId", id, "prev", "waiting")
+  if workerName ~= "" then
+    redis.call("HSET", jobKey, "processedOn", now, "pb", workerName)
+  else
+    redis.call("HSET", jobKey, "processedOn", now)
+  end
+  redis.call("HINCRBY", jobKey, "ats", 1)
+
+  -- Keep the marker right: wake the next worker when more work is ready,
+  -- otherwise tell blocked workers when the next delayed job is due.
+  local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
+  local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
+  if ready and not nowMaxed then
+    redis.call("ZADD", k.marker, 0, "0")
+  else
+    setDelayMarker(k)
+  end
+  return {redis.call("HGETALL", jobKey), id, 0, 0}
+end
+
+-- removeJobKeys deletes a finished job and its side keys (retention).
+local function removeJobKeys(base, id)
+  local jobKey = base .. id
+  local deid = redis.call("HGET", jobKey, "deid")
+  if deid then
+    local dedupKey = base .. "de:" .. deid
+    if redis.call("GET", dedupKey) == id then
+      redis.call("DEL", dedupKey)
+    end
+  end
+  redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
+    jobKey .. ":failed", jobKey .. ":unsuccessful")
+end
+
+-- workerKeys builds the key table from KEYS[1..11] in the order shared by the
+-- worker scripts.
+local function workerKeys()
+  return {
+    wait = KEYS[1], active = KEYS[2], prioritized = KEYS[3], events = KEYS[4],
+    limiter = KEYS[5], delayed = KEYS[6], paused = KEYS[7], meta = KEYS[8],
+    pc = KEYS[9], marker = KEYS[10], stalled = KEYS[11],
+  }
+end
