@@ -1,0 +1,74 @@
+// Command worker runs AI coding tasks from the orchestrator's BullMQ queue:
+// it takes "execute-task" jobs from QUEUE_NAME, runs each with the executor
+// chosen by WORKER_EXECUTOR (the Claude Code CLI, the Anthropic API, or any
+// command), and posts the outcome to "<QUEUE_NAME>-results".
+//
+// Configuration is read from the environment; see internal/workerapp.Config
+// for every variable. A wrong variable stops the worker at start with a
+// message naming it. SIGTERM or SIGINT shut it down gracefully: it stops
+// taking jobs and lets running tasks finish for up to
+// WORKER_SHUTDOWN_TIMEOUT; a second signal skips the wait.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/agentorch/orchestrator/internal/redisconn"
+	"github.com/agentorch/orchestrator/internal/workerapp"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := workerapp.LoadConfig(os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var handler slog.Handler
+	hopts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		handler = slog.NewTextHandler(os.Stderr, hopts)
+	} else {
+		handler = slog.NewJSONHandler(os.Stderr, hopts)
+	}
+	log := slog.New(handler)
+
+	exec, err := workerapp.NewExecutor(cfg)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	client, err := redisconn.New(cfg.Redis)
+	if err != nil {
+		return fmt.Errorf("configuration: redis: %w", err)
+	}
+	defer client.Close()
+
+	app, err := workerapp.New(workerapp.Options{Config: cfg, Client: client, Executor: exec, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-sigs
+		log.Info("signal received: shutting down", "signal", sig.String())
+		cancel()
+		sig = <-sigs
+		log.Warn("second signal: exiting now; running jobs stay active for recovery", "signal", sig.String())
+		os.Exit(1)
+	}()
+	return app.Run(ctx)
+}

@@ -1,0 +1,243 @@
+package workerapp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/executor"
+)
+
+// Options are the dependencies of an App.
+type Options struct {
+	// Config is the configuration. Required.
+	Config *Config
+	// Client is the Redis client for the queues and the cancel channel.
+	// Required; the App does not close it.
+	Client redis.UniversalClient
+	// Executor runs the tasks. Required.
+	Executor executor.Executor
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+	// Registry receives the metrics and is served on /metrics. Defaults to
+	// a new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+}
+
+// App is the worker application. Build it with New and start it with Run.
+type App struct {
+	cfg      *Config
+	client   redis.UniversalClient
+	exec     executor.Executor
+	log      *slog.Logger
+	clock    func() time.Time
+	registry *prometheus.Registry
+	metrics  *metrics
+	running  *runningTasks
+	results  *bullmq.Queue
+	worker   *bullmq.Worker
+
+	subscribed chan struct{} // closed once the cancel channel is subscribed
+	subOnce    sync.Once
+	httpAddr   chan net.Addr // receives the HTTP listener's address once
+}
+
+// New returns an App. It does no I/O.
+func New(opts Options) (*App, error) {
+	switch {
+	case opts.Config == nil:
+		return nil, errors.New("new worker app: nil config")
+	case opts.Client == nil:
+		return nil, errors.New("new worker app: nil redis client")
+	case opts.Executor == nil:
+		return nil, errors.New("new worker app: nil executor")
+	}
+	a := &App{
+		cfg: opts.Config, client: opts.Client, exec: opts.Executor,
+		log: opts.Logger, clock: opts.Clock, registry: opts.Registry,
+		subscribed: make(chan struct{}), httpAddr: make(chan net.Addr, 1),
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	a.log = a.log.With("workerId", a.cfg.WorkerID)
+	if a.clock == nil {
+		a.clock = time.Now
+	}
+	if a.registry == nil {
+		a.registry = prometheus.NewRegistry()
+		a.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	}
+	m, err := newMetrics(a.registry)
+	if err != nil {
+		return nil, fmt.Errorf("new worker app: register metrics: %w", err)
+	}
+	a.metrics = m
+	a.running = newRunningTasks(a.clock)
+	a.results, err = bullmq.NewQueue(a.client, a.cfg.ResultsQueue(), &bullmq.QueueOptions{Prefix: a.cfg.QueuePrefix, Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("new worker app: results queue: %w", err)
+	}
+	a.worker, err = bullmq.NewWorker(a.client, a.cfg.QueueName, a.process, &bullmq.WorkerOptions{
+		Prefix:          a.cfg.QueuePrefix,
+		Name:            a.cfg.WorkerID,
+		Concurrency:     max(a.cfg.Concurrency, 1),
+		LockDuration:    a.cfg.LockDuration,
+		StalledInterval: a.cfg.StalledInterval,
+		Logger:          a.log,
+		Clock:           a.clock,
+		OnError:         func(err error) { a.log.Warn("queue error", "err", err) },
+		OnStalled:       func(id string) { a.log.Warn("stalled job moved back to wait", "jobId", id) },
+		OnLockLost:      func(job *bullmq.Job) { a.log.Warn("job lock lost; stopping its run", "jobId", job.ID) },
+		OnFailed:        a.onFailed,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new worker app: worker: %w", err)
+	}
+	return a, nil
+}
+
+// Subscribed is closed once the App listens on the cancel channel.
+func (a *App) Subscribed() <-chan struct{} { return a.subscribed }
+
+// HTTPAddr returns a channel that receives the address /health and
+// /metrics are served on, once listening (never, when WORKER_HTTP_ADDR is
+// empty).
+func (a *App) HTTPAddr() <-chan net.Addr { return a.httpAddr }
+
+// Run runs the worker until ctx ends, then shuts down gracefully: it stops
+// taking jobs, lets the running tasks finish for up to ShutdownTimeout, and
+// then kills them (SIGTERM, SIGKILL after the grace), leaving their jobs
+// active so that a stalled checker gives them to another worker. Run
+// returns nil after a clean shutdown and the error that stopped it
+// otherwise (the HTTP address already in use, for example).
+func (a *App) Run(ctx context.Context) error {
+	var srv *http.Server
+	if a.cfg.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("worker: listen on WORKER_HTTP_ADDR %s: %w", a.cfg.HTTPAddr, err)
+		}
+		a.httpAddr <- ln.Addr()
+		srv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+
+	// The cancel listener lives until the worker has stopped, so that tasks
+	// still finishing during shutdown can be cancelled.
+	listenCtx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); a.listenCancels(listenCtx) }()
+
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- a.worker.Run(workerCtx) }()
+	a.log.Info("worker started", "queue", a.cfg.QueueName, "prefix", a.cfg.QueuePrefix,
+		"executor", a.cfg.Executor, "concurrency", a.cfg.Concurrency, "cancelChannel", a.cfg.CancelChannel())
+
+	var runErr error
+	select {
+	case runErr = <-workerDone:
+	case <-ctx.Done():
+		n := a.running.count()
+		a.log.Info("shutting down: no new tasks; waiting for running ones", "running", n, "timeout", a.cfg.ShutdownTimeout)
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+		if err := a.worker.Close(closeCtx); err != nil {
+			a.log.Warn("shutdown timeout passed: killed the running tasks; their jobs stay active for recovery", "err", err)
+		}
+		cancel()
+		runErr = <-workerDone
+	}
+	stopListen()
+	bg.Wait()
+	if srv != nil {
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = srv.Shutdown(shutCtx)
+		cancel()
+	}
+	a.log.Info("worker stopped")
+	return runErr
+}
+
+// listenCancels subscribes to the cancel channel and stops the runs of the
+// task ids published on it, until ctx ends. go-redis resubscribes after a
+// lost connection by itself.
+func (a *App) listenCancels(ctx context.Context) {
+	channel := a.cfg.CancelChannel()
+	for ctx.Err() == nil {
+		ps := a.client.Subscribe(ctx, channel)
+		if _, err := ps.Receive(ctx); err != nil {
+			_ = ps.Close()
+			if ctx.Err() != nil {
+				return
+			}
+			a.log.Warn("subscribe to the cancel channel failed; retrying", "channel", channel, "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		a.subOnce.Do(func() { close(a.subscribed) })
+		msgs := ps.Channel()
+		for done := false; !done; {
+			select {
+			case <-ctx.Done():
+				done = true
+			case msg, ok := <-msgs:
+				if !ok {
+					done = true
+					break
+				}
+				if a.running.cancel(msg.Payload) {
+					a.log.Info("cancel request: stopping the task", "taskId", msg.Payload)
+				} else {
+					a.log.Debug("cancel request for a task not running here", "taskId", msg.Payload)
+				}
+			}
+		}
+		_ = ps.Close()
+	}
+}
+
+// Handler serves GET /health (Redis reachable: 200, else 503, with a JSON
+// body) and GET /metrics (Prometheus).
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		body := map[string]any{"status": "ok", "workerId": a.cfg.WorkerID, "executor": a.cfg.Executor,
+			"queue": a.cfg.QueueName, "running": a.running.count(), "redis": "ok"}
+		code := http.StatusOK
+		if err := a.client.Ping(ctx).Err(); err != nil {
+			body["status"], body["redis"] = "unhealthy", err.Error()
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	})
+	return mux
+}
