@@ -1,0 +1,517 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// versions are the official package versions every scenario runs against;
+// the values select the npm aliases bullmq5 and bullmq6 in node/lib.js.
+var versions = []string{"5", "6"}
+
+// goWorkerBin is the path of the goworker program built by TestMain, or ""
+// with goWorkerErr set when it could not be built.
+var (
+	goWorkerBin string
+	goWorkerErr error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "interop-goworker-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "interop: temp dir:", err)
+		os.Exit(1)
+	}
+	bin := filepath.Join(dir, "goworker")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "./goworker")...).CombinedOutput()
+	if err != nil {
+		goWorkerErr = fmt.Errorf("build goworker: %w\n%s", err, out)
+	} else {
+		goWorkerBin = bin
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func inCI() bool { return os.Getenv("CI") == "true" }
+
+// requireNode skips the test (fails under CI=true) when node or the pinned
+// packages are missing.
+func requireNode(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		if inCI() {
+			tb.Fatal("node not found: install Node.js 20+ and run npm ci in test/interop")
+		}
+		tb.Skip("node not found: install Node.js and run npm ci in test/interop")
+	}
+	for _, m := range []string{"bullmq5", "bullmq6", "ioredis"} {
+		if _, err := os.Stat(filepath.Join("node_modules", m, "package.json")); err != nil {
+			if inCI() {
+				tb.Fatalf("node_modules/%s missing: run npm ci in test/interop", m)
+			}
+			tb.Skipf("node_modules/%s missing: run npm ci in test/interop", m)
+		}
+	}
+}
+
+// requireGoWorker fails the test when the goworker program did not build.
+func requireGoWorker(tb testing.TB) {
+	tb.Helper()
+	if goWorkerErr != nil {
+		tb.Fatal(goWorkerErr)
+	}
+}
+
+// redisURL returns the Redis URL of the shared test server (env REDIS_URL,
+// default redis://127.0.0.1:6379) after checking that it answers.
+func redisURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379"
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		tb.Fatalf("parse REDIS_URL %q: %v", u, err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		if inCI() {
+			tb.Fatalf("redis at %s: %v", u, err)
+		}
+		tb.Skipf("redis at %s not reachable (%v): start redis-server on 127.0.0.1:6379", u, err)
+	}
+	return u
+}
+
+// env is what every scenario needs: a Redis client, the URL for the
+// subprocesses and a unique queue name per test.
+type env struct {
+	t      *testing.T
+	url    string
+	rdb    *redis.Client
+	prefix string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	requireNode(t)
+	u := redisURL(t)
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	e := &env{t: t, url: u, rdb: rdb, prefix: "interop"}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return e
+}
+
+// queue returns a fresh queue name whose keys are deleted at cleanup.
+func (e *env) queue(base string) string {
+	e.t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := base + "-" + hex.EncodeToString(b)
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := e.rdb.Scan(ctx, 0, e.prefix+":"+name+":*", 1000).Iterator()
+		var ks []string
+		for iter.Next(ctx) {
+			ks = append(ks, iter.Val())
+			if len(ks) == 500 {
+				e.rdb.Unlink(ctx, ks...)
+				ks = ks[:0]
+			}
+		}
+		if len(ks) > 0 {
+			e.rdb.Unlink(ctx, ks...)
+		}
+	})
+	return name
+}
+
+// key returns the Redis key prefix:queue:suffix.
+func (e *env) key(queue, suffix string) string { return e.prefix + ":" + queue + ":" + suffix }
+
+// cfg builds a subprocess config for queue and version plus extra fields.
+func (e *env) cfg(queue, version string, extra map[string]any) map[string]any {
+	c := map[string]any{"redis": e.url, "queue": queue, "prefix": e.prefix, "version": version}
+	for k, v := range extra {
+		c[k] = v
+	}
+	return c
+}
+
+// line is one JSON line printed by a driver script or by goworker.
+type line struct {
+	Ev     string          `json:"ev"`
+	Op     string          `json:"op"`
+	ID     string          `json:"id"`
+	T      int64           `json:"t"`
+	Reason string          `json:"reason"`
+	Error  string          `json:"error"`
+	Args   json.RawMessage `json:"args"`
+	Raw    json.RawMessage `json:"-"`
+}
+
+// jobID returns the job id of an events.js line (args.jobId).
+func (l line) jobID() string {
+	var a struct {
+		JobID string `json:"jobId"`
+	}
+	_ = json.Unmarshal(l.Args, &a)
+	return a.JobID
+}
+
+// arg returns args[name] of an events.js line, decoded into v.
+func (l line) arg(tb testing.TB, name string, v any) {
+	tb.Helper()
+	var a map[string]json.RawMessage
+	if err := json.Unmarshal(l.Args, &a); err != nil {
+		tb.Fatalf("decode args of %s: %v", l.Raw, err)
+	}
+	raw, ok := a[name]
+	if !ok {
+		tb.Fatalf("event %s has no %q", l.Raw, name)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		tb.Fatalf("decode %q of %s: %v", name, l.Raw, err)
+	}
+}
+
+// decode unmarshals the whole line into v.
+func (l line) decode(tb testing.TB, v any) {
+	tb.Helper()
+	if err := json.Unmarshal(l.Raw, v); err != nil {
+		tb.Fatalf("decode %s: %v", l.Raw, err)
+	}
+}
+
+// proc is a running driver subprocess whose stdout lines are collected.
+type proc struct {
+	t      testing.TB
+	name   string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	exited chan struct{}
+
+	mu      sync.Mutex
+	all     []line
+	changed chan struct{} // closed and replaced when a line arrives
+	eof     bool          // stdout closed
+	stderr  bytes.Buffer
+}
+
+// startNode starts node/<script> with cfg. The process is stopped at cleanup.
+func startNode(tb testing.TB, script string, cfg map[string]any) *proc {
+	tb.Helper()
+	return startProc(tb, script+"@v"+fmt.Sprint(cfg["version"]), "node", filepath.Join("node", script), cfg)
+}
+
+// startGoWorker starts the goworker program with cfg.
+func startGoWorker(tb testing.TB, cfg map[string]any) *proc {
+	tb.Helper()
+	requireGoWorker(tb)
+	return startProc(tb, "goworker", goWorkerBin, "", cfg)
+}
+
+func startProc(tb testing.TB, name, bin, script string, cfg map[string]any) *proc {
+	tb.Helper()
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	args := []string{string(js)}
+	if script != "" {
+		args = append([]string{script}, args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	p := &proc{t: tb, name: name, cmd: cmd, exited: make(chan struct{}), changed: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{p: p}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		cancel()
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		tb.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			raw := append([]byte(nil), sc.Bytes()...)
+			var l line
+			if err := json.Unmarshal(raw, &l); err != nil {
+				l = line{Ev: "garbage", Error: string(raw)}
+			}
+			l.Raw = raw
+			p.mu.Lock()
+			p.all = append(p.all, l)
+			close(p.changed)
+			p.changed = make(chan struct{})
+			p.mu.Unlock()
+		}
+		_ = cmd.Wait()
+		p.mu.Lock()
+		p.eof = true
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+		close(p.exited)
+		cancel()
+	}()
+	tb.Cleanup(func() {
+		p.stop()
+		if strings.Contains(p.stderrString(), "WARNING: DATA RACE") {
+			tb.Errorf("%s reported a data race", p.name)
+		}
+		if tb.Failed() {
+			p.mu.Lock()
+			tb.Logf("%s stderr:\n%s", p.name, tailString(p.stderr.String(), 4000))
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+type lockedWriter struct{ p *proc }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.stderr.Write(b)
+}
+
+func tailString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// waitN waits until n lines seen so far (from the start of the process)
+// match pred and returns the first n. It fails the test after timeout, when
+// the process exits first, or at a "fatal" line.
+func (p *proc) waitN(timeout time.Duration, what string, n int, pred func(line) bool) []line {
+	p.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		var got []line
+		for _, l := range p.all {
+			if l.Ev == "fatal" || l.Ev == "garbage" {
+				p.mu.Unlock()
+				p.t.Fatalf("%s: %s", p.name, l.Raw)
+			}
+			if pred(l) {
+				got = append(got, l)
+				if len(got) == n {
+					break
+				}
+			}
+		}
+		changed, exited := p.changed, p.eof
+		p.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if exited {
+			p.t.Fatalf("%s exited while waiting for %s (%d of %d); stderr:\n%s", p.name, what, len(got), n, tailString(p.stderrString(), 3000))
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			p.t.Fatalf("%s: %d of %d %s within %s", p.name, len(got), n, what, timeout)
+		}
+	}
+}
+
+// waitFor waits for the first line (seen so far or to come) that pred accepts.
+func (p *proc) waitFor(timeout time.Duration, what string, pred func(line) bool) line {
+	p.t.Helper()
+	return p.waitN(timeout, what, 1, pred)[0]
+}
+
+// waitEv waits for a line with ev (and job id, when id is not "").
+func (p *proc) waitEv(timeout time.Duration, ev, id string) line {
+	p.t.Helper()
+	return p.waitFor(timeout, ev+" "+id, isEv(ev, id))
+}
+
+func isEv(ev, id string) func(line) bool {
+	return func(l line) bool { return l.Ev == ev && (id == "" || l.ID == id || l.jobID() == id) }
+}
+
+// count returns how many lines seen so far match pred.
+func (p *proc) count(pred func(line) bool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.all {
+		if pred(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// none checks that no new line matching pred arrives within d: the only
+// kind of fixed wait in the suite, used to show that something does not
+// happen.
+func (p *proc) none(d time.Duration, what string, pred func(line) bool) {
+	p.t.Helper()
+	before := p.count(pred)
+	time.Sleep(d)
+	if after := p.count(pred); after != before {
+		p.t.Fatalf("%s: %d unexpected %s", p.name, after-before, what)
+	}
+}
+
+// snapshot returns every line seen so far.
+func (p *proc) snapshot() []line {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]line(nil), p.all...)
+}
+
+func (p *proc) stderrString() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// stop asks the process to finish (stdin closed, SIGTERM) and kills it after
+// 1 s. Safe to call twice.
+func (p *proc) stop() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.stdin.Close()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(time.Second): // a worker holding a hung job never finishes it
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// ops runs node/queue.js with the given operations and returns one result per
+// operation; an operation that failed in Node fails the test.
+func (e *env) ops(queue, version string, ops ...map[string]any) []json.RawMessage {
+	e.t.Helper()
+	p := startNode(e.t, "queue.js", e.cfg(queue, version, map[string]any{"ops": ops}))
+	var out []json.RawMessage
+	for _, l := range p.waitN(30*time.Second, "op results", len(ops), func(l line) bool { return l.Op != "" }) {
+		var r struct {
+			Op     string          `json:"op"`
+			Result json.RawMessage `json:"result"`
+			Error  string          `json:"error"`
+		}
+		l.decode(e.t, &r)
+		if r.Error != "" {
+			e.t.Fatalf("node %s on v%s: %s", r.Op, version, r.Error)
+		}
+		out = append(out, r.Result)
+	}
+	return out
+}
+
+// op is shorthand for one queue.js operation.
+func op(name string, kv ...any) map[string]any {
+	m := map[string]any{"op": name}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+// eventually polls cond every 20 ms until it returns nil or timeout passes.
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = cond(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func mustJSON(tb testing.TB, v any) json.RawMessage {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// jsonEqual reports whether a and b hold the same JSON value.
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return bytes.Equal(xa, ya)
+}
+
+var errNotYet = errors.New("not yet")
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,6 @@
+//go:build !race
+
+package interop
+
+// raceEnabled is true when the suite runs with -race.
+const raceEnabled = false
