@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // EventType is the "event" field of an events-stream entry.
@@ -168,6 +169,10 @@ type QueueEvents struct {
 	keys   *keys
 	opts   QueueEventsOptions
 	log    *slog.Logger
+	// single and cluster are the options of the dedicated reader client,
+	// copied from client's at construction (at most one is set).
+	single  *redis.Options
+	cluster *redis.ClusterOptions
 
 	running atomic.Bool
 	mu      sync.Mutex
@@ -212,13 +217,21 @@ func NewQueueEvents(client redis.UniversalClient, name string, opts *QueueEvents
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &QueueEvents{
+	e := &QueueEvents{
 		client: client,
 		keys:   newKeys(o.Prefix, name),
 		opts:   o,
 		log:    o.Logger.With("queue", name, "component", "queue-events"),
 		lastID: o.LastID,
-	}, nil
+	}
+	connName := e.keys.connName(":qe")
+	switch c := client.(type) {
+	case *redis.Client:
+		e.single = dedicatedOptions(c.Options(), connName)
+	case *redis.ClusterClient:
+		e.cluster = dedicatedClusterOptions(c.Options(), connName)
+	}
+	return e, nil
 }
 
 // LastID returns the stream id of the last event the handler accepted, or
@@ -245,31 +258,43 @@ type streamReader interface {
 // openReader returns the reader Run uses and a function that closes it
 // (which also interrupts a blocked XREAD).
 func (e *QueueEvents) openReader() (streamReader, func()) {
-	name := e.keys.connName(":qe")
-	switch c := e.client.(type) {
-	case *redis.Client:
-		o := *c.Options()
-		dedicatedOptions(&o, name)
-		d := redis.NewClient(&o)
+	switch {
+	case e.single != nil:
+		d := redis.NewClient(e.single)
 		return d, func() { _ = d.Close() }
-	case *redis.ClusterClient:
-		o := *c.Options()
-		o.ClientName = name
-		o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns = 1, 0, 1, 0
-		d := redis.NewClusterClient(&o)
+	case e.cluster != nil:
+		d := redis.NewClusterClient(e.cluster)
 		return d, func() { _ = d.Close() }
 	}
 	return e.client, func() {}
 }
 
-// dedicatedOptions turns a copy of a client's options into those of a
-// one-connection client for blocking reads.
-func dedicatedOptions(o *redis.Options, name string) {
+// dedicatedOptions returns a copy of a client's options made into those of
+// a one-connection client named name, for blocking reads. The copy shares no
+// pointer that go-redis writes while the original client runs: in
+// particular it gets its own maintenance-notifications config, disabled (a
+// blocking reader needs no hitless upgrades), so the dedicated client never
+// reads the live client's config, which go-redis updates on its first
+// connection.
+func dedicatedOptions(src *redis.Options, name string) *redis.Options {
+	o := *src
 	o.ClientName = name
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns, o.MaxConcurrentDials = 1, 0, 1, 0, 1
 	o.ClientSideCache = nil
 	o.ClientSideCacheConfig = nil
 	o.PushNotificationProcessor = nil
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return &o
+}
+
+// dedicatedClusterOptions is dedicatedOptions for a cluster client: one
+// connection per node, named name.
+func dedicatedClusterOptions(src *redis.ClusterOptions, name string) *redis.ClusterOptions {
+	o := *src
+	o.ClientName = name
+	o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns = 1, 0, 1, 0
+	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return &o
 }
 
 // Run reads events until ctx ends, calling fn for each, in stream order, one

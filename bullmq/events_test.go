@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 func TestDecodeEvent(t *testing.T) {
@@ -282,5 +283,64 @@ func TestQueueEventsDedicatedReader(t *testing.T) {
 	}
 	if err := qe.Run(context.Background(), nil); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("nil handler: %v", err)
+	}
+}
+
+// TestQueueEventsNoRaceWithLiveClient starts QueueEvents on a client whose
+// first connection is being made at the same time: go-redis then updates
+// the client's maintenance-notifications config, which the dedicated reader
+// must not read (run with -race).
+func TestQueueEventsNoRaceWithLiveClient(t *testing.T) {
+	ctx := context.Background()
+	testClient(t) // skip or fail without Redis
+	c := redis.NewClient(testRedisOptions(t))
+	defer c.Close()
+	name := uniqueQueue(t, "qe-race")
+	qe, err := NewQueueEvents(c, name, &QueueEventsOptions{LastID: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := qe.single.MaintNotificationsConfig; m == nil || m.Mode != maintnotifications.ModeDisabled || m == c.Options().MaintNotificationsConfig {
+		t.Fatalf("dedicated reader maintenance config = %+v, want its own, disabled", m)
+	}
+	col := newCollector()
+	pinged := make(chan error, 1)
+	go func() { pinged <- c.Ping(ctx).Err() }()
+	startEvents(t, qe, col.handle)
+	if err := <-pinged; err != nil {
+		t.Fatal(err)
+	}
+	q, _ := NewQueue(c, name, nil)
+	if _, err := q.Add(ctx, "a", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if evs := col.waitFor(t, 2); evs[0].Type != EventAdded {
+		t.Fatalf("events = %+v", evs)
+	}
+}
+
+// TestQueueEventsSurvivesRestart kills Redis under a blocked reader and
+// starts it again: Run reconnects on its own and delivers later events.
+func TestQueueEventsSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	q, c, srv := privateQueue(t)
+	qe, err := NewQueueEvents(c, q.Name(), &QueueEventsOptions{LastID: "0", RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector()
+	startEvents(t, qe, col.handle)
+	if _, err := q.Add(ctx, "before", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, 2)
+	srv.Kill()
+	srv.Start()
+	if _, err := q.Add(ctx, "after", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	evs := col.waitFor(t, 4)
+	if evs[2].Type != EventAdded || evs[2].Name != "after" || evs[3].Type != EventWaiting {
+		t.Fatalf("events after restart = %+v", evs[2:])
 	}
 }

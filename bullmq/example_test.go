@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"time"
 
@@ -117,8 +119,105 @@ func ExampleQueue_Remove() {
 	// true
 }
 
-// Follow a queue's events, resuming after the last one handled. This example
-// is compile-only: it runs until interrupted.
+// Count jobs by state; with no state given, every state is counted.
+func ExampleQueue_GetJobCounts() {
+	ctx := context.Background()
+	client := exampleClient()
+	defer client.Close()
+
+	queue, err := bullmq.NewQueue(client, exampleQueueName("counts"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer queue.Obliterate(ctx, true)
+
+	for i := range 3 {
+		if _, err := queue.Add(ctx, "task", map[string]int{"i": i}, nil); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if _, err := queue.Add(ctx, "later", nil, &bullmq.JobOptions{Delay: time.Hour}); err != nil {
+		log.Fatal(err)
+	}
+	counts, err := queue.GetJobCounts(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range bullmq.AllStates {
+		fmt.Printf("%s=%d\n", s, counts[s])
+	}
+	n, _ := queue.Count(ctx)
+	fmt.Println("not started yet:", n)
+
+	// Output:
+	// active=0
+	// completed=0
+	// delayed=1
+	// failed=0
+	// paused=0
+	// prioritized=0
+	// waiting=3
+	// waiting-children=0
+	// not started yet: 4
+}
+
+// Watch a queue's events while a job is added. Run blocks until its context
+// is cancelled; the handler sees the events in stream order.
+func ExampleQueueEvents() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := exampleClient()
+	defer client.Close()
+
+	name := exampleQueueName("events")
+	queue, err := bullmq.NewQueue(client, name, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer queue.Obliterate(context.Background(), true)
+
+	// LastID "0" reads the stream from its start, so no event added before
+	// Run gets going is missed; "$" (the default) would read only newer ones.
+	events, err := bullmq.NewQueueEvents(client, name, &bullmq.QueueEventsOptions{LastID: "0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- events.Run(ctx, func(ctx context.Context, ev bullmq.Event) error {
+			switch ev.Type {
+			case bullmq.EventAdded:
+				fmt.Println(ev.Type, ev.JobID, ev.Name)
+			case bullmq.EventDelayed:
+				fmt.Println(ev.Type, ev.JobID)
+				cancel() // the last event this example waits for
+			default:
+				fmt.Println(ev.Type, ev.JobID)
+			}
+			return nil // an error would make Run retry this event
+		})
+	}()
+
+	if _, err := queue.Add(ctx, "now", nil, &bullmq.JobOptions{JobID: "job-1"}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := queue.Add(ctx, "later", nil, &bullmq.JobOptions{JobID: "job-2", Delay: time.Hour}); err != nil {
+		log.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		log.Fatal(err)
+	}
+	// Events.LastID() can be saved to resume after a restart.
+
+	// Output:
+	// added job-1 now
+	// waiting job-1
+	// added job-2 later
+	// delayed job-2
+}
+
+// Follow a production queue's events, resuming after the last one handled.
+// This example is compile-only: it runs until interrupted.
 func ExampleQueueEvents_Run() {
 	ctx := context.Background()
 	client := exampleClient()
@@ -142,6 +241,79 @@ func ExampleQueueEvents_Run() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// A Go producer, a Go worker and an observer on one queue: the worker runs
+// the job and the observer sees its result in the "completed" event.
+func ExampleWorker_Run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := exampleClient()
+	defer client.Close()
+
+	name := exampleQueueName("worker")
+	queue, err := bullmq.NewQueue(client, name, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer queue.Obliterate(context.Background(), true)
+
+	worker, err := bullmq.NewWorker(client, name, func(ctx context.Context, job *bullmq.Job) (any, error) {
+		var in struct{ A, B int }
+		if err := json.Unmarshal(job.Data, &in); err != nil {
+			return nil, bullmq.Unrecoverable(err)
+		}
+		return map[string]int{"sum": in.A + in.B}, nil
+	}, &bullmq.WorkerOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	events, err := bullmq.NewQueueEvents(client, name, &bullmq.QueueEventsOptions{LastID: "0"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	completed := make(chan bullmq.Event, 1)
+	eventsDone := make(chan error, 1)
+	go func() {
+		eventsDone <- events.Run(ctx, func(ctx context.Context, ev bullmq.Event) error {
+			if ev.Type == bullmq.EventCompleted {
+				completed <- ev
+			}
+			return nil
+		})
+	}()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(ctx) }()
+
+	if _, err := queue.Add(ctx, "add", map[string]int{"A": 2, "B": 3}, &bullmq.JobOptions{JobID: "sum-1"}); err != nil {
+		log.Fatal(err)
+	}
+	select {
+	case ev := <-completed:
+		fmt.Println(ev.JobID, string(ev.ReturnValue))
+	case <-time.After(10 * time.Second):
+		fmt.Println("timed out")
+	}
+	job, err := queue.GetJob(ctx, "sum-1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(job.AttemptsMade, string(job.ReturnValue))
+
+	if err := worker.Close(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	if err := <-workerDone; err != nil {
+		log.Fatal(err)
+	}
+	cancel()
+	if err := <-eventsDone; err != nil {
+		log.Fatal(err)
+	}
+
+	// Output:
+	// sum-1 {"sum":5}
+	// 1 {"sum":5}
 }
 
 // Retention policies in the three shapes the Node package accepts.

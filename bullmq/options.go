@@ -221,7 +221,7 @@ func (b Backoff) MarshalJSON() ([]byte, error) {
 		buf.WriteString(formatFloat(b.Jitter))
 	}
 	buf.WriteString(`,"type":`)
-	t, err := marshalNoEscape(b.Type)
+	t, err := appendJSONString(buf.AvailableBuffer(), b.Type)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +347,7 @@ func (o JobOptions) MarshalJSON() ([]byte, error) {
 		field("delay", strconv.AppendInt(nil, o.Delay.Milliseconds(), 10))
 	}
 	if o.JobID != "" {
-		b, err := marshalNoEscape(o.JobID)
+		b, err := appendJSONString(nil, o.JobID)
 		if err != nil {
 			return nil, err
 		}
@@ -390,15 +390,15 @@ func (o JobOptions) MarshalJSON() ([]byte, error) {
 	sort.Strings(names)
 	out := make([]byte, 0, len(buf)+64*len(o.Extra))
 	out = append(out, '{')
+	var err error
 	for i, k := range names {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		kb, err := marshalNoEscape(k)
+		out, err = appendJSONString(out, k)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, kb...)
 		out = append(out, ':')
 		out = append(out, fields[k]...)
 	}
@@ -584,6 +584,25 @@ func formatSeconds(d time.Duration) string {
 // values: shortest representation, integers without a fraction.
 func formatFloat(f float64) string {
 	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// appendJSONString appends s as a JSON string, as JSON.stringify writes it.
+// Plain printable ASCII without quotes or backslashes (ids, names, types:
+// the usual case) is copied as is; anything else goes through
+// marshalNoEscape.
+func appendJSONString(dst []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b, err := marshalNoEscape(s)
+			if err != nil {
+				return nil, err
+			}
+			return append(dst, b...), nil
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"'), nil
 }
 
 // marshalNoEscape is json.Marshal without HTML escaping, like JSON.stringify.

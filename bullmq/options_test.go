@@ -249,3 +249,19 @@ func TestParseJobDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "exponential", "job-1", `a"b`, `a\b`, "tab\there", "ünï", "<&>", "\u2028", "\x7f", "\xff"} {
+		want, err := marshalNoEscape(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendJSONString([]byte("x"), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "x"+string(want) {
+			t.Errorf("appendJSONString(%q) = %s, want x%s", s, got, want)
+		}
+	}
+}

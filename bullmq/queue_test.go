@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // newTestQueue returns a Queue on a unique queue name with a fixed clock.
@@ -302,11 +304,42 @@ func TestAddWhilePausedAndMaxed(t *testing.T) {
 	}
 }
 
+// privateQueue returns a Queue and its client on a private redis-server
+// (so the test may flush its script cache or restart it), and the server.
+func privateQueue(t *testing.T) (*Queue, *redis.Client, *testenv.RedisServer) {
+	t.Helper()
+	srv := testenv.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	q, err := NewQueue(c, "restart", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, c, srv
+}
+
+// assertScriptCacheEmpty fails unless none of q's scripts is cached on the
+// server, so the next call must go through the NOSCRIPT fallback.
+func assertScriptCacheEmpty(t *testing.T, c redis.UniversalClient, q *Queue) {
+	t.Helper()
+	sc := q.scripts()
+	shas := []string{sc.add.sha, sc.remove.sha, sc.clean.sha, sc.pause.sha, sc.resume.sha, sc.drain.sha, sc.obliterate.sha}
+	got, err := c.ScriptExists(context.Background(), shas...).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ok := range got {
+		if ok {
+			t.Fatalf("script %s still cached", shas[i])
+		}
+	}
+}
+
 func TestNoScriptFallback(t *testing.T) {
 	ctx := context.Background()
-	q, c := newTestQueue(t, time.Now())
-	// A script cache flush (as after a restart or failover) must not break adds.
-	// SCRIPT FLUSH is global; other tests simply fall back to EVAL as well.
+	q, c, _ := privateQueue(t)
+	// A script cache flush (as after a failover to a replica that never ran
+	// the script) must not break adds.
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -329,6 +362,68 @@ func TestNoScriptFallback(t *testing.T) {
 	}
 }
 
+// TestScriptsReloadedAfterRestart kills Redis and starts it again on the
+// same port: the pooled connections are dead and the script cache is empty.
+// Every Queue operation must work again at the first call, without error.
+func TestScriptsReloadedAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	q, c, srv := privateQueue(t)
+	restart := func() {
+		t.Helper()
+		srv.Kill()
+		srv.Start()
+		assertScriptCacheEmpty(t, c, q)
+	}
+	// Warm up: every script cached, connections pooled.
+	if _, err := q.Add(ctx, "warm", nil, &JobOptions{JobID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	q.Remove(ctx, "w")
+	q.Clean(ctx, 0, 0, StateCompleted)
+	q.Pause(ctx)
+	q.Resume(ctx)
+	q.Drain(ctx, true)
+
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"Add", func() error { _, err := q.Add(ctx, "a", nil, &JobOptions{JobID: "a"}); return err }},
+		{"AddBulk", func() error { _, err := q.AddBulk(ctx, make([]BulkJob, 1200)); return err }},
+		{"GetJobCounts", func() error { _, err := q.GetJobCounts(ctx); return err }},
+		{"Remove", func() error {
+			// The restart emptied the queue: the script runs and finds nothing.
+			if err := q.Remove(ctx, "a"); !errors.Is(err, ErrJobNotFound) {
+				return fmt.Errorf("got %v, want ErrJobNotFound", err)
+			}
+			return nil
+		}},
+		{"Clean", func() error { _, err := q.Clean(ctx, 0, 0, StateWaiting); return err }},
+		{"Pause", func() error { return q.Pause(ctx) }},
+		{"Resume", func() error { return q.Resume(ctx) }},
+		{"Drain", func() error { return q.Drain(ctx, true) }},
+		{"Obliterate", func() error { return q.Obliterate(ctx, true) }},
+	}
+	for _, st := range steps {
+		restart()
+		if err := st.run(); err != nil {
+			t.Fatalf("%s after restart: %v", st.name, err)
+		}
+	}
+	// The data written after the last restarts is all there.
+	restart()
+	jobs, err := q.AddBulk(ctx, make([]BulkJob, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs[2].ID != "3" {
+		t.Fatalf("ids after restart: %s %s %s", jobs[0].ID, jobs[1].ID, jobs[2].ID)
+	}
+	if n, err := q.Count(ctx); err != nil || n != 3 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
+}
+
 func TestNewQueueValidation(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
@@ -346,5 +441,114 @@ func TestNewQueueValidation(t *testing.T) {
 	_ = q.Close()
 	if _, err := q.Add(context.Background(), "a", nil, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("add after close: %v", err)
+	}
+}
+
+// TestAddBulkSharedOptions checks that jobs sharing one *JobOptions (encoded
+// once per AddBulk) store the same opts as jobs with their own copies, and
+// that a shared invalid value is still rejected.
+func TestAddBulkSharedOptions(t *testing.T) {
+	ctx := context.Background()
+	q, c := newTestQueue(t, time.UnixMilli(1_732_700_000_000))
+	shared := seedOptions()
+	jobs := []BulkJob{{Name: "a", Opts: shared}, {Name: "b", Opts: seedOptions()}, {Name: "c"}, {Name: "d", Opts: shared}}
+	out, err := q.AddBulk(ctx, jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"attempts":3,"backoff":{"delay":2000,"type":"exponential"},"removeOnComplete":{"age":3600,"count":1000}}`
+	for _, i := range []int{0, 1, 3} {
+		if got := c.HGet(ctx, q.keys.job(out[i].ID), "opts").Val(); got != want {
+			t.Errorf("job %d opts = %s\nwant %s", i, got, want)
+		}
+	}
+	if got := c.HGet(ctx, q.keys.job(out[2].ID), "opts").Val(); got != `{"attempts":0}` {
+		t.Errorf("job without options: opts = %s", got)
+	}
+	bad := &JobOptions{Attempts: -1}
+	if _, err := q.AddBulk(ctx, []BulkJob{{Name: "x", Opts: bad}, {Name: "y", Opts: bad}}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("shared invalid options: err = %v", err)
+	}
+}
+
+// TestAddBulkTrimsEventsOnce checks that a bulk, whose events are trimmed
+// once at the end of each script call, leaves the stream capped near
+// opts.maxLenEvents like per-event trimming does.
+func TestAddBulkTrimsEventsOnce(t *testing.T) {
+	ctx := context.Background()
+	c := testClient(t)
+	q, err := NewQueue(c, uniqueQueue(t, "trim"), &QueueOptions{MaxLenEvents: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.AddBulk(ctx, make([]BulkJob, 1200)); err != nil {
+		t.Fatal(err)
+	}
+	// Approximate trimming keeps whole stream nodes (100 entries each by
+	// default): at least maxLen entries, and less than maxLen plus a node.
+	n := c.XLen(ctx, q.keys.events).Val()
+	if n < 100 || n >= 200 {
+		t.Fatalf("events stream has %d entries, want 100..199", n)
+	}
+	// The newest event is the last job's "waiting".
+	last := c.XRevRangeN(ctx, q.keys.events, "+", "-", 1).Val()[0]
+	if last.Values["event"] != "waiting" || last.Values["jobId"] != "1200" {
+		t.Fatalf("last event = %v", last.Values)
+	}
+}
+
+// TestConcurrentAdds runs many Adds at once (they share round trips through
+// the client's auto-pipeliner) and checks every job landed once, in the
+// order each goroutine added its own jobs, also across a script cache flush.
+func TestConcurrentAdds(t *testing.T) {
+	for _, noPipe := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoAutoPipeline=%v", noPipe), func(t *testing.T) {
+			ctx := context.Background()
+			_, c, _ := privateQueue(t)
+			q, err := NewQueue(c, "conc", &QueueOptions{NoAutoPipeline: noPipe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const workers, each = 20, 50
+			errs := make(chan error, workers)
+			for w := range workers {
+				go func() {
+					for i := range each {
+						if i == each/2 && w == 0 {
+							c.ScriptFlush(ctx) // the others hit NOSCRIPT mid-flight
+						}
+						if _, err := q.Add(ctx, "a", map[string]int{"w": w, "i": i}, &JobOptions{JobID: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				}()
+			}
+			for range workers {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, piped := q.scripter().(*redis.AutoPipeliner); piped == noPipe {
+				t.Fatalf("adds ran on %T", q.scripter())
+			}
+			ids := c.LRange(ctx, q.keys.wait, 0, -1).Val()
+			if len(ids) != workers*each {
+				t.Fatalf("wait has %d jobs, want %d", len(ids), workers*each)
+			}
+			// LPUSH: the list runs newest first; each goroutine's jobs
+			// appear in its own order.
+			next := make(map[string]int)
+			for i := len(ids) - 1; i >= 0; i-- {
+				var w, k int
+				fmt.Sscanf(ids[i], "w%d-%d", &w, &k)
+				key := strconv.Itoa(w)
+				if k != next[key] {
+					t.Fatalf("goroutine %d: job %d before job %d", w, k, next[key])
+				}
+				next[key]++
+			}
+		})
 	}
 }

@@ -40,6 +40,7 @@ type Worker struct {
 	rnd       func() float64
 	id        string
 	seq       atomic.Uint64
+	fetches   atomic.Int64 // moveToActive calls, for tests
 
 	moveToActive, moveToFinished, retryJob, extendLocks, moveStalled *script
 
@@ -56,7 +57,8 @@ type Worker struct {
 	cancelJobs context.CancelCauseFunc
 	inflight   map[string]*activeJob
 	bconn      *redis.Conn // blocking connection; used only by the fetchSlot holder
-	pipe       redis.Scripter
+
+	pipe redis.Scripter // set by Run before the slots start; see scripter
 }
 
 // scripter returns what the hot-path scripts (fetch, finish) run on: with
@@ -65,18 +67,16 @@ type Worker struct {
 // many jobs in flight share round trips and Redis reads them in one go; it
 // halves the CPU per job of both Redis and the worker at concurrency 50.
 // Otherwise, or for clients without one (Ring), the client itself.
-func (w *Worker) scripter() redis.Scripter {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.pipe == nil {
-		w.pipe = w.client
-		if w.opts.Concurrency > 1 && !w.opts.NoAutoPipeline {
-			if ap, err := w.client.AutoPipeline(); err == nil {
-				w.pipe = ap
-			}
+func (w *Worker) scripter() redis.Scripter { return w.pipe }
+
+// initScripter picks the scripter; Run calls it before starting the slots.
+func (w *Worker) initScripter() {
+	w.pipe = w.client
+	if w.opts.Concurrency > 1 && !w.opts.NoAutoPipeline {
+		if ap, err := w.client.AutoPipeline(); err == nil {
+			w.pipe = ap
 		}
 	}
-	return w.pipe
 }
 
 // NewWorker returns a Worker for queue queueName that runs processor on its
@@ -167,6 +167,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}()
 
+	w.initScripter()
 	w.log.Debug("bullmq: worker running", "queue", w.keys.queue, "worker", w.id, "concurrency", w.opts.Concurrency)
 	var slots sync.WaitGroup
 	for range w.opts.Concurrency {
@@ -342,6 +343,7 @@ func (w *Worker) fetchKeys(extra ...string) []string {
 
 // fetchOnce runs moveToActive once.
 func (w *Worker) fetchOnce(ctx context.Context) (fetchResult, error) {
+	w.fetches.Add(1)
 	token := w.newToken()
 	args := append([]any{w.keys.base, w.opts.Clock().UnixMilli()}, w.fetchArgs(token)...)
 	reply, err := w.moveToActive.run(ctx, w.scripter(), w.fetchKeys(), args...).Result()
@@ -496,6 +498,8 @@ func refuseReason(job *Job) string {
 		return "bullmq-go worker: job belongs to a flow (parent " + job.ParentKey + "); flows are not supported by the Go worker"
 	case job.RepeatJobKey != "":
 		return "bullmq-go worker: job was created by job scheduler " + job.RepeatJobKey + "; job schedulers are not supported by the Go worker"
+	case len(job.Opts.Extra["repeat"]) > 0 && !isNull(job.Opts.Extra["repeat"]):
+		return "bullmq-go worker: job is a repeatable job (opts.repeat); repeatable jobs are not supported by the Go worker"
 	}
 	return ""
 }

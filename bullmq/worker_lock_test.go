@@ -11,12 +11,12 @@ import (
 func TestWorkerRenewsLocks(t *testing.T) {
 	t.Parallel()
 	e := newWorkerEnv(t, "w-renew")
-	const lock = 300 * time.Millisecond
+	const lock = 600 * time.Millisecond
 	ids := []string{e.add("a", nil, nil).ID, e.add("b", nil, nil).ID}
 	var lost atomic.Int32
 	e.startWorker(func(ctx context.Context, j *Job) (any, error) {
 		// Run for several lock durations; the lock must survive.
-		t := time.NewTimer(4 * lock)
+		t := time.NewTimer(3 * lock)
 		defer t.Stop()
 		select {
 		case <-t.C:

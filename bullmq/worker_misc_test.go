@@ -18,12 +18,14 @@ func TestWorkerRefusesFlowAndSchedulerJobs(t *testing.T) {
 	ctx := context.Background()
 	child := e.add("child", nil, &JobOptions{Attempts: 3})
 	sched := e.add("sched", nil, &JobOptions{Attempts: 3})
+	legacy := e.add("legacy", nil, &JobOptions{Attempts: 3, Extra: map[string]json.RawMessage{"repeat": json.RawMessage(`{"every":1000}`)}})
 	e.client.HSet(ctx, e.k.job(child.ID), "parentKey", "bull:parents:1", "parent", `{"id":"1","queueKey":"bull:parents"}`)
 	e.client.HSet(ctx, e.k.job(sched.ID), "rjk", "every-minute")
 	var runs atomic.Int32
 	e.startWorker(func(ctx context.Context, j *Job) (any, error) { runs.Add(1); return nil, nil }, nil)
 	e.waitState(child.ID, StateFailed, 5*time.Second)
 	e.waitState(sched.ID, StateFailed, 5*time.Second)
+	e.waitState(legacy.ID, StateFailed, 5*time.Second)
 	if n := runs.Load(); n != 0 {
 		t.Errorf("processor ran %d times", n)
 	}
@@ -148,5 +150,80 @@ func TestWorkerFailsUndecodableJob(t *testing.T) {
 	r, _ := e.client.HGet(context.Background(), e.k.job(job.ID), "failedReason").Result()
 	if runs.Load() != 0 || !strings.Contains(r, "decode job") {
 		t.Errorf("runs %d reason %q", runs.Load(), r)
+	}
+}
+
+func TestWorkerIdleDoesNotSpin(t *testing.T) {
+	t.Parallel()
+	e := newWorkerEnv(t, "w-idle")
+	const drain = 200 * time.Millisecond
+	w := e.startWorker(func(ctx context.Context, j *Job) (any, error) { return nil, nil },
+		&WorkerOptions{Name: "idle-w", DrainDelay: drain})
+	waitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("idle-w") })
+	start, n0 := time.Now(), w.fetches.Load()
+	waitFor(t, 5*time.Second, "3 more fetches", func() bool { return w.fetches.Load() >= n0+3 })
+	if d := time.Since(start); d < 2*drain {
+		t.Errorf("3 fetches in %s on an empty queue: spinning (drain delay %s)", d, drain)
+	}
+}
+
+func TestWorkerWakesForDelayedJob(t *testing.T) {
+	t.Parallel()
+	e := newWorkerEnv(t, "w-wake-delayed")
+	started := make(chan time.Time, 1)
+	e.startWorker(func(ctx context.Context, j *Job) (any, error) {
+		started <- time.Now()
+		return nil, nil
+	}, &WorkerOptions{Name: "delay-w", DrainDelay: 5 * time.Second})
+	waitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("delay-w") })
+	added := time.Now()
+	e.add("later", nil, &JobOptions{Delay: 300 * time.Millisecond})
+	select {
+	case at := <-started:
+		if d := at.Sub(added); d < 290*time.Millisecond || d > 1500*time.Millisecond {
+			t.Errorf("delayed job started %s after add, want about 300ms", d)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("delayed job not started within 4s (worker waited for its drain delay)")
+	}
+}
+
+func TestWorkerFinishFetchesNextInOneCall(t *testing.T) {
+	t.Parallel()
+	e := newWorkerEnv(t, "w-fetchnext")
+	const n = 20
+	var ids []string
+	for i := range n {
+		ids = append(ids, e.add("n", i, nil).ID)
+	}
+	w := e.startWorker(func(ctx context.Context, j *Job) (any, error) { return nil, nil }, nil)
+	for _, id := range ids {
+		e.waitState(id, StateCompleted, 5*time.Second)
+	}
+	// One moveToActive for the first job; every later job came with the
+	// previous job's finish. Idle fetches after draining may add a few.
+	if f := w.fetches.Load(); f > 5 {
+		t.Errorf("%d separate fetch calls for %d jobs: finish does not fetch the next job", f, n)
+	}
+}
+
+func TestWorkerDropsDeduplicationKey(t *testing.T) {
+	t.Parallel()
+	e := newWorkerEnv(t, "w-dedup")
+	ctx := context.Background()
+	job := e.add("a", nil, nil)
+	e.client.HSet(ctx, e.k.job(job.ID), "deid", "d1")
+	e.client.Set(ctx, e.k.dedup("d1"), job.ID, 0)
+	other := e.add("b", nil, nil)
+	e.client.HSet(ctx, e.k.job(other.ID), "deid", "d2")
+	e.client.Set(ctx, e.k.dedup("d2"), "someone-else", 0)
+	e.startWorker(func(ctx context.Context, j *Job) (any, error) { return nil, nil }, nil)
+	e.waitState(job.ID, StateCompleted, 5*time.Second)
+	e.waitState(other.ID, StateCompleted, 5*time.Second)
+	if n, _ := e.client.Exists(ctx, e.k.dedup("d1")).Result(); n != 0 {
+		t.Error("deduplication key of the finished job kept")
+	}
+	if v, _ := e.client.Get(ctx, e.k.dedup("d2")).Result(); v != "someone-else" {
+		t.Errorf("deduplication key owned by another job changed to %q", v)
 	}
 }

@@ -48,6 +48,20 @@ if not pausedOrMaxed and flags[3] then
   pausedOrMaxed = rcall("LLEN", kActive) >= tonumber(flags[3])
 end
 
+local n = tonumber(ARGV[4])
+-- With several jobs, events are added untrimmed and the stream is trimmed
+-- once at the end (one XTRIM instead of one per event). Approximate trimming
+-- only ever drops whole stream nodes from the head while the rest still
+-- holds maxEvents entries, so the resulting stream is the same.
+local trimEach = n == 1
+local function addEvent(...)
+  if trimEach then
+    rcall("XADD", kEvents, "MAXLEN", "~", maxEvents, "*", ...)
+  else
+    rcall("XADD", kEvents, "*", ...)
+  end
+end
+
 local baseMarker = false
 local function addBaseMarker()
   if not pausedOrMaxed and not baseMarker then
@@ -65,8 +79,7 @@ local function addDelayed(jobId, due)
     score = math.min(tonumber(last[2]) + 1, hi)
   end
   rcall("ZADD", kDelayed, score, jobId)
-  rcall("XADD", kEvents, "MAXLEN", "~", maxEvents, "*", "event", "delayed",
-    "jobId", jobId, "delay", string.format("%.0f", due))
+  addEvent("event", "delayed", "jobId", jobId, "delay", string.format("%.0f", due))
   local first = rcall("ZRANGE", kDelayed, 0, 0, "WITHSCORES")
   if #first > 0 then
     rcall("ZADD", kMarker, tonumber(first[2]) / 4096, "1")
@@ -74,7 +87,6 @@ local function addDelayed(jobId, due)
 end
 
 local out = {}
-local n = tonumber(ARGV[4])
 -- One INCRBY gives the same counter values as one INCR per job.
 local firstCounter = rcall("INCRBY", kId, n) - n + 1
 -- Standard jobs are pushed at the end, in order: LPUSH a b c gives the same
@@ -90,15 +102,18 @@ for i = 0, n - 1 do
   local timestamp, delay, priority = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local lifo = ARGV[a + 7] == "1"
 
-  local counter = firstCounter + i
-  local jobId = customId
+  -- Only a custom id can name an existing job (custom ids are never
+  -- integers), so only a custom id is checked, as in the official package.
+  local jobId, dup = customId, false
   if jobId == "" then
-    jobId = string.format("%d", counter)
+    jobId = string.format("%d", firstCounter + i)
+  else
+    dup = rcall("EXISTS", base .. jobId) == 1
   end
   local jobKey = base .. jobId
 
-  if rcall("EXISTS", jobKey) == 1 then
-    rcall("XADD", kEvents, "MAXLEN", "~", maxEvents, "*", "event", "duplicated", "jobId", jobId)
+  if dup then
+    addEvent("event", "duplicated", "jobId", jobId)
     out[#out + 1] = jobId
     out[#out + 1] = 1
   else
@@ -112,7 +127,7 @@ for i = 0, n - 1 do
       local c = rcall("INCR", kPc)
       rcall("ZADD", kPrio, priority * 4294967296 + (c % 4294967296), jobId)
       addBaseMarker()
-      rcall("XADD", kEvents, "MAXLEN", "~", maxEvents, "*", "event", "waiting", "jobId", jobId)
+      addEvent("event", "waiting", "jobId", jobId)
     else
       if lifo then
         pushRight[#pushRight + 1] = jobId
@@ -120,7 +135,7 @@ for i = 0, n - 1 do
         pushLeft[#pushLeft + 1] = jobId
       end
       addBaseMarker()
-      rcall("XADD", kEvents, "MAXLEN", "~", maxEvents, "*", "event", "waiting", "jobId", jobId)
+      addEvent("event", "waiting", "jobId", jobId)
     end
     out[#out + 1] = jobId
     out[#out + 1] = 0
@@ -131,5 +146,8 @@ for i = 1, #pushLeft, 1000 do
 end
 for i = 1, #pushRight, 1000 do
   rcall("RPUSH", target, unpack(pushRight, i, math.min(i + 999, #pushRight)))
+end
+if not trimEach then
+  rcall("XTRIM", kEvents, "MAXLEN", "~", maxEvents)
 end
 return out
