@@ -1,0 +1,18 @@
+// Package dispatch is the bridge between the task domain and the BullMQ
+// queues: it enqueues tasks (Enqueuer), queues the tasks that could not be
+// queued at once (Relay), follows the task queue's events stream to move
+// tasks to running, queued or failed (EventsListener), repairs what the
+// stream cannot tell (Reconciler), applies the results that workers post
+// on the results queue (ResultConsumer), keeps Redis small (Cleaner), and
+// reports queue statistics, Redis health and Prometheus metrics.
+//
+// The database is the source of truth. Every change to a task is a
+// conditional update (task.Change), so every loop here is idempotent and
+// may run in several orchestrator replicas at once: a change that another
+// replica (or an earlier run) already applied is refused with
+// task.ErrConflict, which the loops count and ignore.
+//
+// Every loop has the same shape: a constructor that does no I/O, Run(ctx)
+// that works until ctx is cancelled and then returns nil, logs through an
+// injected *slog.Logger, and backs off when Redis or the database fail.
+package dispatch

@@ -1,0 +1,378 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/task"
+)
+
+// StalledReason is the error kept on a task whose job went back to the
+// queue because its worker stopped renewing the lock (crash, kill).
+const StalledReason = "worker stopped renewing the job lock (stalled); job requeued"
+
+// EventsOptions configures an EventsListener. The zero value is valid.
+type EventsOptions struct {
+	// Shards is how many events are applied at once. Events of one job
+	// always go to the same shard, so they are applied in stream order.
+	// Defaults to 16.
+	Shards int
+	// CheckpointEvery is how often the last applied stream id is stored.
+	// After a crash, the events since the last checkpoint are applied
+	// again, which changes nothing. Defaults to 1s.
+	CheckpointEvery time.Duration
+	// BlockTimeout is the XREAD BLOCK time. Defaults to the bullmq default.
+	BlockTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics, when set, counts events by type and outcome.
+	Metrics *Metrics
+}
+
+// EventsListener follows the task queue's events stream and moves tasks
+// along: running when a worker takes the job (active), back to queued
+// when an attempt failed or stalled and the job will be retried (delayed,
+// or waiting with prev=active), failed when the job failed for good
+// (failed, which includes retries exhausted, unrecoverable errors and
+// jobs failed after stalling too often).
+//
+// A completed event changes nothing: the worker's result job on the
+// results queue carries the outcome (result, execution time), and the
+// ResultConsumer applies it. Completing the task from the event could
+// arrive first and make the richer result a duplicate; the Reconciler
+// completes tasks whose result never comes.
+//
+// The event only says which job changed: the listener reads the job
+// (attempts started, worker name, failure reason, state) and applies what
+// the job says now. Applying old events therefore never moves a task
+// backwards, and replaying events after a restart is harmless. The
+// listener stores the id of the last event applied (task.Store
+// Checkpoint) and resumes after it; events trimmed from the stream while
+// it was down are the Reconciler's job. Several replicas may each follow
+// the stream: every change is conditional, and what a replica finds
+// already applied (task.ErrConflict) is counted as stale.
+type EventsListener struct {
+	client redis.UniversalClient
+	queue  *bullmq.Queue
+	store  task.Store
+	names  Queues
+	o      EventsOptions
+	log    *slog.Logger
+	marks  watermark
+}
+
+// NewEventsListener returns a listener on the events of queue (the task
+// queue, named by names) that applies them to store.
+func NewEventsListener(client redis.UniversalClient, queue *bullmq.Queue, store task.Store, names Queues, o EventsOptions) (*EventsListener, error) {
+	if client == nil || queue == nil || store == nil {
+		return nil, errors.New("new events listener: nil client, queue or store")
+	}
+	if o.Shards < 0 || o.CheckpointEvery < 0 || o.BlockTimeout < 0 {
+		return nil, errors.New("new events listener: options must not be negative")
+	}
+	if o.Shards == 0 {
+		o.Shards = 16
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &EventsListener{client: client, queue: queue, store: store, names: names.withDefaults(), o: o,
+		log: o.Logger.With("loop", "events")}, nil
+}
+
+// Run follows the stream until ctx is cancelled, then stores the
+// checkpoint and returns nil. It starts from the stored checkpoint, or
+// from the oldest event still in the stream when there is none.
+func (l *EventsListener) Run(ctx context.Context) error {
+	start, ok := l.loadCheckpoint(ctx)
+	if !ok {
+		return nil
+	}
+	qe, err := bullmq.NewQueueEvents(l.client, l.names.Tasks, &bullmq.QueueEventsOptions{
+		Prefix: l.names.Prefix, LastID: start, BlockTimeout: l.o.BlockTimeout, Logger: l.o.Logger})
+	if err != nil {
+		return fmt.Errorf("events listener: %w", err)
+	}
+	l.log.InfoContext(ctx, "following task events", "from", start)
+
+	var wg sync.WaitGroup
+	shards := make([]chan shardEvent, l.o.Shards)
+	for i := range shards {
+		shards[i] = make(chan shardEvent, 256)
+		wg.Add(1)
+		go func(in <-chan shardEvent) {
+			defer wg.Done()
+			l.applyLoop(ctx, in)
+		}(shards[i])
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.checkpointLoop(ctx, start)
+	}()
+
+	runErr := qe.Run(ctx, func(ctx context.Context, ev bullmq.Event) error {
+		seq := l.marks.add(ev.ID)
+		if !relevant(ev) {
+			l.o.Metrics.event(string(ev.Type), "ignored")
+			l.marks.done(seq)
+			return nil
+		}
+		select {
+		case shards[shardOf(ev.JobID, len(shards))] <- shardEvent{ev: ev, seq: seq}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	for _, ch := range shards {
+		close(ch)
+	}
+	wg.Wait()
+	if runErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("events listener: %w", runErr)
+	}
+	return nil
+}
+
+type shardEvent struct {
+	ev  bullmq.Event
+	seq uint64
+}
+
+// relevant reports whether an event can change a task.
+func relevant(ev bullmq.Event) bool {
+	switch ev.Type {
+	case "active", "delayed", "failed":
+		return true
+	case "waiting":
+		return ev.Prev == "active"
+	}
+	return false
+}
+
+func shardOf(jobID string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(jobID))
+	return int(h.Sum32() % uint32(n))
+}
+
+// applyLoop applies the events of one shard in order, retrying each one
+// with a growing delay until it is applied or ctx ends. It drains in
+// without applying once ctx is cancelled.
+func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
+	b := newBackoff(100*time.Millisecond, 10*time.Second)
+	for se := range in {
+		for ctx.Err() == nil {
+			outcome, err := l.Apply(ctx, se.ev)
+			if err == nil {
+				l.o.Metrics.event(string(se.ev.Type), outcome)
+				l.marks.done(se.seq)
+				b.reset()
+				break
+			}
+			l.o.Metrics.event(string(se.ev.Type), "error")
+			wait := b.fail()
+			l.log.WarnContext(ctx, "apply event failed, will retry", "event", se.ev.Type, "job_id", se.ev.JobID,
+				"stream_id", se.ev.ID, "err", err, "retry_in", wait)
+			sleep(ctx, wait)
+		}
+	}
+}
+
+// Apply applies one event and says what happened: "applied", "stale"
+// (the task is already past it), "gone" (the job or the task no longer
+// exists) or "ignored". An error means Redis or the database failed and
+// the event should be applied again.
+func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (string, error) {
+	id, err := uuid.Parse(ev.JobID)
+	if err != nil {
+		return "ignored", nil // not a task job
+	}
+	at := streamTime(ev.ID)
+	var c task.Change
+	switch {
+	case ev.Type == "failed":
+		o := task.Outcome{ErrorMessage: ev.FailedReason}
+		job, err := l.queue.GetJob(ctx, ev.JobID)
+		switch {
+		case err == nil:
+			o.WorkerID, o.Attempts = job.ProcessedBy, job.AttemptsMade
+			if o.ErrorMessage == "" {
+				o.ErrorMessage = job.FailedReason
+			}
+			if !job.FinishedOn.IsZero() {
+				at = job.FinishedOn
+			}
+		case !errors.Is(err, bullmq.ErrJobNotFound):
+			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
+		}
+		if o.ErrorMessage == "" {
+			o.ErrorMessage = "job failed"
+		}
+		c = task.MarkFailed(id, o, at)
+	case ev.Type == "active":
+		job, err := l.queue.GetJob(ctx, ev.JobID)
+		if errors.Is(err, bullmq.ErrJobNotFound) {
+			return "gone", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
+		}
+		c = runningChange(id, job, at)
+	default: // a retry is scheduled: delayed, or waiting with prev=active
+		job, err := l.queue.GetJob(ctx, ev.JobID)
+		if errors.Is(err, bullmq.ErrJobNotFound) {
+			return "gone", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
+		}
+		// Read the state after the job, so that the attempts read are not
+		// newer than the state (see retryChange).
+		state, err := l.queue.GetJobState(ctx, ev.JobID)
+		if err != nil {
+			return "", fmt.Errorf("get state of job %s: %w", ev.JobID, err)
+		}
+		var ok bool
+		if c, ok = retryChange(id, job, state, at); !ok {
+			return "ignored", nil
+		}
+	}
+	return l.applyChange(ctx, c)
+}
+
+// applyChange applies c and names the outcome.
+func (l *EventsListener) applyChange(ctx context.Context, c task.Change) (string, error) {
+	_, err := l.store.Apply(ctx, c)
+	switch {
+	case err == nil:
+		return "applied", nil
+	case errors.Is(err, task.ErrConflict):
+		return "stale", nil
+	case errors.Is(err, task.ErrNotFound):
+		return "gone", nil
+	}
+	return "", fmt.Errorf("apply %s to task %s: %w", c.To, c.ID, err)
+}
+
+// runningChange moves the task to running for the attempt the job is on.
+func runningChange(id uuid.UUID, job *bullmq.Job, at time.Time) task.Change {
+	attempt := job.AttemptsStarted
+	if attempt == 0 {
+		attempt = job.AttemptsMade + 1
+	}
+	if !job.ProcessedOn.IsZero() {
+		at = job.ProcessedOn
+	}
+	return task.MarkRunning(id, attempt, job.ProcessedBy, at)
+}
+
+// retryChange says what a retry event means given the job as it is now.
+// When the job still waits for its next attempt, the task goes back to
+// queued for the attempt that ended (the job's attempts started, which the
+// failed or stalled attempt counted). When a worker already took the job
+// again, the task is running. A finished job changes nothing here: its
+// failed event or result follows.
+//
+// job is read before state: if the job moved between the two reads, the
+// attempts are older than the state, never newer, so the task can never
+// be set queued for an attempt that is running.
+func retryChange(id uuid.UUID, job *bullmq.Job, state bullmq.JobState, at time.Time) (task.Change, bool) {
+	switch state {
+	case "delayed", "waiting", "prioritized", "paused":
+		attempt := job.AttemptsStarted
+		if attempt == 0 {
+			attempt = job.AttemptsMade
+		}
+		if attempt == 0 {
+			return task.Change{}, false // never ran: a plain delayed job
+		}
+		reason := job.FailedReason
+		if job.AttemptsMade < job.AttemptsStarted || reason == "" {
+			reason = StalledReason
+		}
+		return task.MarkRetrying(id, attempt, reason, at), true
+	case "active":
+		return runningChange(id, job, at), true
+	}
+	return task.Change{}, false
+}
+
+// streamTime returns the time encoded in a stream id "<ms>-<seq>", or the
+// zero time.
+func streamTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// loadCheckpoint reads the stored stream id, retrying while the database
+// is down. It returns "0" (the oldest event) when none is stored, and false
+// when ctx ended first.
+func (l *EventsListener) loadCheckpoint(ctx context.Context) (string, bool) {
+	b := newBackoff(200*time.Millisecond, 10*time.Second)
+	for {
+		id, err := l.store.Checkpoint(ctx, l.names.checkpointName())
+		if err == nil {
+			if id == "" {
+				id = "0"
+			}
+			return id, true
+		}
+		wait := b.fail()
+		l.log.WarnContext(ctx, "cannot read the events checkpoint, will retry", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return "", false
+		}
+	}
+}
+
+// checkpointLoop stores the watermark every CheckpointEvery while it
+// moves, and once more when ctx ends.
+func (l *EventsListener) checkpointLoop(ctx context.Context, saved string) {
+	t := time.NewTicker(l.o.CheckpointEvery)
+	defer t.Stop()
+	save := func(ctx context.Context) {
+		id := l.marks.id()
+		if id == "" || id == saved {
+			return
+		}
+		if err := l.store.SetCheckpoint(ctx, l.names.checkpointName(), id); err != nil {
+			l.log.WarnContext(ctx, "cannot store the events checkpoint", "err", err)
+			return
+		}
+		saved = id
+		if ts := streamTime(id); !ts.IsZero() {
+			l.o.Metrics.checkpoint(float64(ts.UnixMilli()) / 1000)
+		}
+	}
+	for {
+		select {
+		case <-t.C:
+			save(ctx)
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			save(sctx)
+			cancel()
+			return
+		}
+	}
+}

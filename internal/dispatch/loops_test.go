@@ -1,0 +1,66 @@
+package dispatch_test
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/dispatch"
+)
+
+// TestLoopsStop: every loop returns nil soon after its context is
+// cancelled, and leaves no goroutine behind.
+func TestLoopsStop(t *testing.T) {
+	e := newEnv(t, "sqlite", dispatch.EnqueuerOptions{})
+	before := runtime.NumGoroutine()
+	relay, err := dispatch.NewRelay(e.svc, dispatch.RelayOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := dispatch.NewEventsListener(e.client, e.tasks, e.store, e.names, dispatch.EventsOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := dispatch.NewReconciler(e.tasks, e.results, e.store, dispatch.ReconcilerOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := dispatch.NewResultConsumer(e.client, e.store, e.names, dispatch.ResultsOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := dispatch.NewCleaner([]*bullmq.Queue{e.tasks, e.results}, dispatch.CleanerOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	loops := []interface{ Run(context.Context) error }{relay, events, rec, res, cl}
+	errs := make(chan error, len(loops))
+	for _, l := range loops {
+		go func() { errs <- l.Run(ctx) }()
+	}
+	e.create(3) // some work while they run
+	cancel()
+	deadline := time.After(10 * time.Second)
+	for range loops {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Errorf("Run returned %v after cancel, want nil", err)
+			}
+		case <-deadline:
+			t.Fatal("a loop did not stop within 10s of cancel")
+		}
+	}
+	// Goroutines of the loops are gone (allow the client's own).
+	end := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(end) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		buf := make([]byte, 1<<16)
+		t.Errorf("goroutines: %d before, %d after stop\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}

@@ -1,0 +1,274 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/task"
+)
+
+// MissingJobReason is the error of a task failed because its job vanished
+// from Redis after it had run (removed by hand, or lost with Redis' data).
+const MissingJobReason = "job missing from queue"
+
+// ReconcilerOptions configures a Reconciler. The zero value is valid.
+type ReconcilerOptions struct {
+	// Interval is the time between sweeps. Defaults to 30s.
+	Interval time.Duration
+	// MinAge skips tasks updated less than MinAge ago: the events
+	// listener is probably about to move them. Defaults to 10s.
+	MinAge time.Duration
+	// ResultGrace is how long a task whose job finished (or vanished) may
+	// wait for its result job before the reconciler decides from Redis'
+	// side alone. Defaults to 1 minute.
+	ResultGrace time.Duration
+	// Batch is the most tasks of each status (queued, running) checked
+	// per sweep. Defaults to 500.
+	Batch int
+	// Enqueuer, when set, re-adds the job of a queued task that never ran
+	// and whose job is missing; otherwise such a task is failed.
+	Enqueuer task.Enqueuer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Metrics, when set, counts repairs.
+	Metrics *Metrics
+}
+
+// Reconciler brings live tasks in line with their jobs in Redis, for what
+// the events stream cannot tell: events trimmed while no listener ran, a
+// job removed by hand, Redis data lost, a result that never comes. For
+// each queued or running task not updated for MinAge it reads the job:
+//
+//   - active: the task is running;
+//   - waiting or delayed after an attempt: the task is queued (retry);
+//   - failed: the task failed, with the job's failedReason;
+//   - completed: once ResultGrace passed with no result job pending, the
+//     task is completed from the job's return value;
+//   - missing: once ResultGrace passed with no result job pending, a queued
+//     task that never ran is enqueued again, and any other is failed with
+//     MissingJobReason.
+//
+// Every repair is a conditional update and a re-add is idempotent, so
+// several replicas may reconcile at once.
+type Reconciler struct {
+	tasks   *bullmq.Queue
+	results *bullmq.Queue
+	store   task.Store
+	o       ReconcilerOptions
+	log     *slog.Logger
+}
+
+// NewReconciler returns a Reconciler for the tasks of store, whose jobs
+// are on tasks and whose results come through results.
+func NewReconciler(tasks, results *bullmq.Queue, store task.Store, o ReconcilerOptions) (*Reconciler, error) {
+	if tasks == nil || results == nil || store == nil {
+		return nil, errors.New("new reconciler: nil queue or store")
+	}
+	if o.Interval < 0 || o.MinAge < 0 || o.ResultGrace < 0 || o.Batch < 0 {
+		return nil, errors.New("new reconciler: options must not be negative")
+	}
+	if o.Interval == 0 {
+		o.Interval = 30 * time.Second
+	}
+	if o.MinAge == 0 {
+		o.MinAge = 10 * time.Second
+	}
+	if o.ResultGrace == 0 {
+		o.ResultGrace = time.Minute
+	}
+	if o.Batch == 0 {
+		o.Batch = 500
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Reconciler{tasks: tasks, results: results, store: store, o: o, log: o.Logger.With("loop", "reconciler")}, nil
+}
+
+// Run sweeps every Interval until ctx is cancelled, then returns nil. A
+// failed sweep is retried after a delay growing from 1s to Interval.
+func (r *Reconciler) Run(ctx context.Context) error {
+	b := newBackoff(min(time.Second, r.o.Interval), r.o.Interval)
+	for {
+		wait := r.o.Interval
+		if n, err := r.Sweep(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			wait = b.fail()
+			r.log.WarnContext(ctx, "reconciler sweep failed", "err", err, "retry_in", wait)
+		} else {
+			b.reset()
+			if n > 0 {
+				r.log.InfoContext(ctx, "reconciled tasks with Redis", "repaired", n)
+			}
+		}
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// Sweep checks the oldest queued and running tasks once and returns how
+// many it repaired. It stops at the first Redis or database error.
+func (r *Reconciler) Sweep(ctx context.Context) (int, error) {
+	repaired := 0
+	for _, s := range []task.Status{task.StatusQueued, task.StatusRunning} {
+		tasks, err := r.store.ListOldest(ctx, s, r.o.Batch)
+		if err != nil {
+			return repaired, fmt.Errorf("list %s tasks: %w", s, err)
+		}
+		cutoff := r.o.Now().Add(-r.o.MinAge)
+		for _, t := range tasks {
+			if t.UpdatedAt.After(cutoff) {
+				continue
+			}
+			action, err := r.Reconcile(ctx, t)
+			if err != nil {
+				return repaired, err
+			}
+			if action != "" {
+				repaired++
+				r.o.Metrics.repair(action)
+				r.log.InfoContext(ctx, "reconciled task", "task_id", t.ID, "status", t.Status, "action", action)
+			}
+		}
+	}
+	return repaired, nil
+}
+
+// Reconcile brings one live task in line with its job and names what it
+// did ("" when nothing was needed or a later check is due).
+func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (string, error) {
+	now := r.o.Now()
+	jobID := t.ID.String()
+	job, err := r.tasks.GetJob(ctx, jobID)
+	if err != nil && !errors.Is(err, bullmq.ErrJobNotFound) {
+		return "", fmt.Errorf("get job %s: %w", jobID, err)
+	}
+	state := bullmq.JobState("unknown")
+	if job != nil {
+		if state, err = r.tasks.GetJobState(ctx, jobID); err != nil {
+			return "", fmt.Errorf("get state of job %s: %w", jobID, err)
+		}
+	}
+	var c task.Change
+	switch state {
+	case "active":
+		if t.Status != task.StatusQueued {
+			return "", nil
+		}
+		c = runningChange(t.ID, job, now)
+	case "delayed", "waiting", "prioritized", "paused":
+		if t.Status != task.StatusRunning {
+			return "", nil
+		}
+		var ok bool
+		if c, ok = retryChange(t.ID, job, state, now); !ok {
+			return "", nil
+		}
+	case "failed":
+		reason := job.FailedReason
+		if reason == "" {
+			reason = "job failed"
+		}
+		at := job.FinishedOn
+		if at.IsZero() {
+			at = now
+		}
+		c = task.MarkFailed(t.ID, task.Outcome{WorkerID: job.ProcessedBy, ErrorMessage: reason, Attempts: job.AttemptsMade}, at)
+	case "completed", "unknown":
+		ok, err := r.decideAlone(ctx, t, now)
+		if err != nil || !ok {
+			return "", err
+		}
+		if state == "completed" {
+			c = completedFromReturn(t.ID, job, now)
+			break
+		}
+		if t.Status == task.StatusQueued && t.Attempts == 0 && r.o.Enqueuer != nil {
+			if err := r.o.Enqueuer.Enqueue(ctx, t); err != nil {
+				return "", fmt.Errorf("re-enqueue task %s: %w", t.ID, err)
+			}
+			return "re-enqueued", nil
+		}
+		c = task.MarkFailed(t.ID, task.Outcome{ErrorMessage: MissingJobReason}, now)
+	default:
+		return "", nil // waiting-children or a state we do not use
+	}
+	_, err = r.store.Apply(ctx, c)
+	switch {
+	case err == nil:
+		return string(state) + "->" + string(c.To), nil
+	case errors.Is(err, task.ErrConflict), errors.Is(err, task.ErrNotFound):
+		return "", nil // moved meanwhile
+	}
+	return "", fmt.Errorf("apply %s to task %s: %w", c.To, t.ID, err)
+}
+
+// decideAlone reports whether the reconciler may decide the outcome of a
+// task whose job finished or vanished without its result: the task has
+// waited ResultGrace, no result job is pending, and the task is unchanged
+// since it was listed (read again after the results queue, so a result
+// applied meanwhile is seen).
+func (r *Reconciler) decideAlone(ctx context.Context, t *task.Task, now time.Time) (bool, error) {
+	if now.Sub(t.UpdatedAt) < r.o.ResultGrace {
+		return false, nil
+	}
+	counts, err := r.results.GetJobCounts(ctx, "waiting", "active", "delayed", "prioritized", "paused")
+	if err != nil {
+		return false, fmt.Errorf("count result jobs: %w", err)
+	}
+	for _, n := range counts {
+		if n > 0 {
+			return false, nil
+		}
+	}
+	cur, err := r.store.Get(ctx, t.ID)
+	if err != nil {
+		if errors.Is(err, task.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("get task %s: %w", t.ID, err)
+	}
+	return cur.Status == t.Status && cur.UpdatedAt.Equal(t.UpdatedAt), nil
+}
+
+// completedFromReturn finishes a task from its completed job's return
+// value: a Result-shaped value for the task is applied as such, anything
+// else is stored as the task's result.
+func completedFromReturn(id uuid.UUID, job *bullmq.Job, now time.Time) task.Change {
+	at := job.FinishedOn
+	if at.IsZero() {
+		at = now
+	}
+	if r, rid, err := ParseResult(job.ReturnValue); err == nil && rid == id {
+		o := r.outcome()
+		o.Attempts = job.AttemptsMade
+		if r.Status == ResultFailed {
+			return task.MarkFailed(id, o, at)
+		}
+		return task.MarkCompleted(id, o, at)
+	}
+	o := task.Outcome{WorkerID: job.ProcessedBy, Attempts: job.AttemptsMade}
+	switch rv := job.ReturnValue; {
+	case len(rv) == 0 || string(rv) == "null":
+	case json.Valid(rv):
+		o.Result = rv
+	default:
+		o.Result, _ = json.Marshal(string(rv)) // not JSON: keep it as text
+	}
+	return task.MarkCompleted(id, o, at)
+}

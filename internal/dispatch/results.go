@@ -1,0 +1,209 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/task"
+)
+
+// ResultsOptions configures a ResultConsumer. The zero value is valid.
+type ResultsOptions struct {
+	// Concurrency is how many result jobs are processed at once; each
+	// waits mostly on a database commit, so more than the CPU count pays.
+	// Defaults to 32.
+	Concurrency int
+	// RetryFor bounds how long one result is retried inside the processor
+	// while the database fails, before the job attempt fails (and BullMQ
+	// retries it if its attempts allow). Defaults to 10 minutes.
+	RetryFor time.Duration
+	// WorkerName is the BullMQ worker name (the job's pb). Defaults to
+	// "orchestrator".
+	WorkerName string
+	// KeepCompleted and KeepFailed bound the processed result jobs kept
+	// in Redis when the job sets no removeOn* itself. Default to 1000
+	// completed jobs and 7 days / 10000 failed jobs.
+	KeepCompleted *bullmq.KeepJobs
+	KeepFailed    *bullmq.KeepJobs
+	// LockDuration is the lock of a result job being applied, and the
+	// stalled-check period. Defaults to 10s.
+	LockDuration time.Duration
+	// ShutdownTimeout bounds how long Run waits, once ctx is cancelled,
+	// for the results in flight. Defaults to 5s.
+	ShutdownTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Metrics, when set, counts results by outcome.
+	Metrics *Metrics
+}
+
+// ResultConsumer processes the result jobs workers add to the results
+// queue and finishes the tasks: completed or failed, with worker id,
+// result, error message and execution time.
+//
+// It is idempotent: a result for a task that is already finished changes
+// nothing and succeeds (delivered twice, or after the events listener
+// failed the task). A result for a cancelled task is recorded without
+// changing its status. A malformed result (not a JSON object, no or bad
+// taskId, unknown task, wrong status) fails its job as unrecoverable,
+// with the reason, and the consumer goes on. When the database fails the
+// processor retries with a growing delay (up to RetryFor), and then fails
+// the attempt so that BullMQ retries it; at shutdown the job is left
+// active for the stalled checker to give back: no result is lost.
+type ResultConsumer struct {
+	client redis.UniversalClient
+	store  task.Store
+	names  Queues
+	o      ResultsOptions
+	log    *slog.Logger
+}
+
+// NewResultConsumer returns a consumer of the results queue of names that
+// applies results to store.
+func NewResultConsumer(client redis.UniversalClient, store task.Store, names Queues, o ResultsOptions) (*ResultConsumer, error) {
+	if client == nil || store == nil {
+		return nil, errors.New("new result consumer: nil client or store")
+	}
+	if o.Concurrency < 0 || o.RetryFor < 0 || o.LockDuration < 0 || o.ShutdownTimeout < 0 {
+		return nil, errors.New("new result consumer: options must not be negative")
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 32
+	}
+	if o.RetryFor == 0 {
+		o.RetryFor = 10 * time.Minute
+	}
+	if o.LockDuration == 0 {
+		o.LockDuration = 10 * time.Second
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+	if o.WorkerName == "" {
+		o.WorkerName = "orchestrator"
+	}
+	if o.KeepCompleted == nil {
+		o.KeepCompleted = bullmq.KeepLast(1000)
+	}
+	if o.KeepFailed == nil {
+		o.KeepFailed = bullmq.KeepFor(7*24*time.Hour, 10000)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &ResultConsumer{client: client, store: store, names: names.withDefaults(), o: o,
+		log: o.Logger.With("loop", "results")}, nil
+}
+
+// Run processes result jobs until ctx is cancelled, then stops taking
+// jobs, lets the results in flight finish (up to ShutdownTimeout) and
+// returns nil. A result still in flight after that is left active; its
+// lock expires and the stalled checker of a consumer gives it back.
+func (c *ResultConsumer) Run(ctx context.Context) error {
+	w, err := bullmq.NewWorker(c.client, c.names.Results(), c.Process, &bullmq.WorkerOptions{
+		Prefix: c.names.Prefix, Name: c.o.WorkerName, Concurrency: c.o.Concurrency,
+		LockDuration: c.o.LockDuration, StalledInterval: c.o.LockDuration,
+		// Applying a result twice is harmless; failing it for stalling
+		// (orchestrator killed while applying it) would lose it.
+		MaxStalledCount:  1000,
+		RemoveOnComplete: c.o.KeepCompleted, RemoveOnFail: c.o.KeepFailed, Logger: c.o.Logger,
+		OnError: func(err error) { c.log.Warn("results worker error", "err", err) },
+	})
+	if err != nil {
+		return fmt.Errorf("result consumer: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- w.Run(runCtx) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("result consumer: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.ShutdownTimeout)
+	defer ccancel()
+	if err := w.Close(cctx); err != nil {
+		c.log.Warn("results worker did not stop cleanly", "err", err)
+	}
+	cancel()
+	<-errc
+	return nil
+}
+
+// Process applies one result job. It is the bullmq Processor of the
+// consumer and may be called directly (tests, other transports).
+func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, error) {
+	r, id, err := ParseResult(job.Data)
+	if err != nil {
+		c.o.Metrics.result("rejected")
+		c.log.WarnContext(ctx, "rejected malformed result", "job_id", job.ID, "err", err)
+		return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: %w", err))
+	}
+	deadline := c.o.Now().Add(c.o.RetryFor)
+	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	for {
+		outcome, err := c.apply(ctx, id, r)
+		if err == nil {
+			c.o.Metrics.result(outcome)
+			return map[string]string{"taskId": id.String(), "outcome": outcome}, nil
+		}
+		if errors.Is(err, task.ErrNotFound) {
+			c.o.Metrics.result("rejected")
+			c.log.WarnContext(ctx, "rejected result for an unknown task", "job_id", job.ID, "task_id", id)
+			return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: unknown taskId %s", id))
+		}
+		c.o.Metrics.result("retry")
+		wait := b.fail()
+		if c.o.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("apply result of task %s: %w", id, err)
+		}
+		c.log.WarnContext(ctx, "cannot apply result, will retry", "task_id", id, "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return nil, fmt.Errorf("apply result of task %s: %w", id, context.Cause(ctx))
+		}
+	}
+}
+
+// apply stores the result and names the outcome: "completed", "failed",
+// "late" (recorded on a cancelled task) or "duplicate" (already finished).
+func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r Result) (string, error) {
+	now := c.o.Now()
+	o := r.outcome()
+	change := task.MarkCompleted(id, o, now)
+	if r.Status == ResultFailed {
+		change = task.MarkFailed(id, o, now)
+	}
+	_, err := c.store.Apply(ctx, change)
+	if err == nil {
+		return r.Status, nil
+	}
+	if !errors.Is(err, task.ErrConflict) {
+		return "", err
+	}
+	// Finished already, or cancelled: record a late result on a cancelled
+	// task; anything else is a duplicate.
+	_, err = c.store.Apply(ctx, task.RecordLateResult(id, o, now))
+	switch {
+	case err == nil:
+		return "late", nil
+	case errors.Is(err, task.ErrConflict):
+		return "duplicate", nil
+	}
+	return "", err
+}

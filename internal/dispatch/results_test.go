@@ -1,0 +1,168 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/dispatch"
+	"github.com/agentorch/orchestrator/internal/task"
+)
+
+func TestResultConsumer(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, dispatch.EnqueuerOptions{})
+			e.consumer(dispatch.ResultsOptions{Concurrency: 4})
+			tks := e.create(4)
+			done, failed, dup, cancelled := tks[0], tks[1], tks[2], tks[3]
+			ms := int64(1234)
+
+			e.postResult(dispatch.Result{TaskID: done.ID.String(), WorkerID: "w9", Status: "completed",
+				Result: []byte(`{"answer":42}`), ExecutionTime: &ms})
+			e.postResult(dispatch.Result{TaskID: failed.ID.String(), WorkerID: "w9", Status: "failed", ErrorMessage: "exit 1"})
+			got := e.waitStatus(done.ID, task.StatusCompleted)
+			if got.WorkerID == nil || *got.WorkerID != "w9" || !sameJSON(got.Result, `{"answer":42}`) ||
+				got.ExecutionTime == nil || *got.ExecutionTime != 1234 || got.CompletedAt == nil {
+				t.Errorf("completed = %s", describe(got))
+			}
+			got = e.waitStatus(failed.ID, task.StatusFailed)
+			if got.ErrorMessage == nil || *got.ErrorMessage != "exit 1" {
+				t.Errorf("failed = %s", describe(got))
+			}
+
+			// Twice the same result, then a contradicting one: the first wins.
+			e.postResult(dispatch.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
+			e.postResult(dispatch.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
+			e.postResult(dispatch.Result{TaskID: dup.ID.String(), Status: "failed", ErrorMessage: "late"})
+
+			// A result for a cancelled task is recorded, the status stays.
+			if _, err := e.svc.Cancel(e.ctx, cancelled.ID); err != nil {
+				t.Fatal(err)
+			}
+			e.postResult(dispatch.Result{TaskID: cancelled.ID.String(), Status: "failed", ErrorMessage: "cancelled", ExecutionTime: &ms})
+			e.waitTask(cancelled.ID, "cancelled with late result", func(tk *task.Task) bool {
+				return tk.Status == task.StatusCancelled && tk.ErrorMessage != nil && *tk.ErrorMessage == "cancelled"
+			})
+			waitQueueSettled(t, e, e.results, 5)
+			got = e.get(dup.ID)
+			if got.Status != task.StatusCompleted || string(got.Result) != `1` || got.ErrorMessage != nil {
+				t.Errorf("duplicate results changed the task: %s", describe(got))
+			}
+		})
+	}
+}
+
+// waitQueueSettled waits until the queue has no waiting or active job and
+// completed+failed = n.
+func waitQueueSettled(t *testing.T, e *env, q *bullmq.Queue, n int64) map[bullmq.JobState]int64 {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var c map[bullmq.JobState]int64
+	for time.Now().Before(deadline) {
+		var err error
+		c, err = q.GetJobCounts(e.ctx, bullmq.StateWaiting, bullmq.StateActive, bullmq.StateDelayed, bullmq.StateCompleted, bullmq.StateFailed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c[bullmq.StateWaiting]+c[bullmq.StateActive]+c[bullmq.StateDelayed] == 0 && c[bullmq.StateCompleted]+c[bullmq.StateFailed] >= n {
+			return c
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("queue %s not settled: %v", q.Name(), c)
+	return nil
+}
+
+// TestResultConsumerRejectsMalformed: bad results fail as unrecoverable
+// with a clear reason, and the consumer goes on.
+func TestResultConsumerRejectsMalformed(t *testing.T) {
+	e := newEnv(t, "sqlite", dispatch.EnqueuerOptions{})
+	e.consumer(dispatch.ResultsOptions{})
+	tk := e.create(1)[0]
+	bad := []struct {
+		data   any
+		reason string
+	}{
+		{"not json at all", "must be a JSON object"},
+		{map[string]any{"status": "completed"}, "no taskId"},
+		{map[string]any{"taskId": "nope", "status": "completed"}, "not a task id"},
+		{map[string]any{"taskId": uuid.NewString(), "status": "completed"}, "unknown taskId"},
+		{map[string]any{"taskId": tk.ID.String(), "status": "done"}, "status must be"},
+		{map[string]any{"taskId": tk.ID.String(), "status": "completed", "executionTime": "fast"}, "not a valid result"},
+		{[]int{1, 2}, "must be a JSON object"},
+	}
+	var ids []string
+	for _, b := range bad {
+		j, err := e.results.Add(e.ctx, "result", b.data, &bullmq.JobOptions{Attempts: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	e.postResult(dispatch.Result{TaskID: tk.ID.String(), Status: "completed"})
+	e.waitStatus(tk.ID, task.StatusCompleted)
+	waitQueueSettled(t, e, e.results, int64(len(bad)+1))
+	for i, id := range ids {
+		j, err := e.results.GetJob(e.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.AttemptsMade != 1 || !strings.Contains(j.FailedReason, bad[i].reason) || !strings.Contains(j.FailedReason, "malformed result") {
+			t.Errorf("bad result %d: attempts %d, reason %q; want 1 attempt and %q", i, j.AttemptsMade, j.FailedReason, bad[i].reason)
+		}
+	}
+}
+
+// flakyStore fails Apply while down is set, like a database that is away.
+type flakyStore struct {
+	task.Store
+	down  atomic.Bool
+	calls atomic.Int32
+}
+
+func (s *flakyStore) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
+	s.calls.Add(1)
+	if s.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return s.Store.Apply(ctx, c)
+}
+
+// TestResultConsumerRetriesWhileDatabaseDown: results that arrive while the
+// database fails are applied when it is back; none is lost.
+func TestResultConsumerRetriesWhileDatabaseDown(t *testing.T) {
+	e := newEnv(t, "sqlite", dispatch.EnqueuerOptions{})
+	fs := &flakyStore{Store: e.store}
+	fs.down.Store(true)
+	c, err := dispatch.NewResultConsumer(e.client, fs, e.names, dispatch.ResultsOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run("consumer", c)
+	tks := e.create(5)
+	for _, tk := range tks {
+		e.postResult(dispatch.Result{TaskID: tk.ID.String(), Status: "completed"})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fs.calls.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fs.calls.Load() < 10 {
+		t.Fatalf("consumer tried %d times while the database was down", fs.calls.Load())
+	}
+	fs.down.Store(false)
+	for _, tk := range tks {
+		e.waitStatus(tk.ID, task.StatusCompleted)
+	}
+	counts := waitQueueSettled(t, e, e.results, 5)
+	if counts[bullmq.StateFailed] != 0 {
+		t.Errorf("failed result jobs = %d, want 0", counts[bullmq.StateFailed])
+	}
+}
