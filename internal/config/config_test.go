@@ -1,0 +1,212 @@
+package config
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(map[string]string{})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := Config{
+		Port: 3000, LogLevel: "info", LogFormat: "json",
+		RedisHost: "localhost", RedisPort: 6379, QueueName: "claude-tasks", QueuePrefix: "bull",
+		TaskAttempts: 3, TaskBackoffMs: 2000, QueueCleanCompletedAge: time.Hour,
+		QueueCleanFailedAge: 168 * time.Hour, ShutdownTimeout: 15 * time.Second,
+	}
+	if c.Port != want.Port || c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat ||
+		c.RedisHost != want.RedisHost || c.RedisPort != want.RedisPort || c.RedisDB != 0 ||
+		c.QueueName != want.QueueName || c.QueuePrefix != want.QueuePrefix ||
+		c.TaskAttempts != want.TaskAttempts || c.TaskBackoffMs != want.TaskBackoffMs ||
+		c.QueueCleanCompletedAge != want.QueueCleanCompletedAge || c.QueueCleanFailedAge != want.QueueCleanFailedAge ||
+		c.ShutdownTimeout != want.ShutdownTimeout || c.RelayInterval != time.Second || c.ReconcileInterval != 30*time.Second ||
+		c.ReconcileMinAge != 10*time.Second || c.ResultGrace != time.Minute || c.ResultConcurrency != 32 || len(c.APIKeys) != 0 || c.DatabaseURL != "" {
+		t.Errorf("defaults = %+v", c)
+	}
+	d, dsn, err := c.Database()
+	if err != nil || d != DriverSQLite || dsn != DefaultSQLitePath {
+		t.Errorf("Database() = %q, %q, %v; want sqlite %s", d, dsn, err, DefaultSQLitePath)
+	}
+	if c.Level() != slog.LevelInfo {
+		t.Errorf("Level() = %v", c.Level())
+	}
+	o, err := c.RedisOptions()
+	if err != nil || o.Addr != "localhost:6379" || o.DB != 0 {
+		t.Errorf("RedisOptions() = %+v, %v", o, err)
+	}
+	if c.Addr() != ":3000" {
+		t.Errorf("Addr() = %q", c.Addr())
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		check func(t *testing.T, c Config)
+	}{
+		{"port", map[string]string{"PORT": "8080"}, func(t *testing.T, c Config) {
+			if c.Port != 8080 {
+				t.Errorf("Port = %d", c.Port)
+			}
+		}},
+		{"api keys trimmed", map[string]string{"API_KEYS": " a , b,,c "}, func(t *testing.T, c Config) {
+			if strings.Join(c.APIKeys, "|") != "a|b|c" {
+				t.Errorf("APIKeys = %q", c.APIKeys)
+			}
+		}},
+		{"api keys only commas", map[string]string{"API_KEYS": ", ,"}, func(t *testing.T, c Config) {
+			if len(c.APIKeys) != 0 {
+				t.Errorf("APIKeys = %q", c.APIKeys)
+			}
+		}},
+		{"log", map[string]string{"LOG_LEVEL": "debug", "LOG_FORMAT": "text"}, func(t *testing.T, c Config) {
+			if c.Level() != slog.LevelDebug || c.LogFormat != "text" {
+				t.Errorf("level %v format %q", c.Level(), c.LogFormat)
+			}
+		}},
+		{"log level case", map[string]string{"LOG_LEVEL": "WARN"}, func(t *testing.T, c Config) {
+			if c.Level() != slog.LevelWarn {
+				t.Errorf("level %v", c.Level())
+			}
+		}},
+		{"redis parts", map[string]string{"REDIS_HOST": "r", "REDIS_PORT": "7000", "REDIS_PASSWORD": "pw", "REDIS_DB": "2"}, func(t *testing.T, c Config) {
+			o, err := c.RedisOptions()
+			if err != nil || o.Addr != "r:7000" || o.Password != "pw" || o.DB != 2 {
+				t.Errorf("RedisOptions() = %+v, %v", o, err)
+			}
+		}},
+		{"redis url wins", map[string]string{"REDIS_URL": "redis://:pw@127.0.0.1:6380/3", "REDIS_HOST": "ignored"}, func(t *testing.T, c Config) {
+			o, err := c.RedisOptions()
+			if err != nil || o.Addr != "127.0.0.1:6380" || o.Password != "pw" || o.DB != 3 {
+				t.Errorf("RedisOptions() = %+v, %v", o, err)
+			}
+		}},
+		{"queue", map[string]string{"QUEUE_NAME": "q", "QUEUE_PREFIX": "p", "TASK_ATTEMPTS": "5", "TASK_BACKOFF_MS": "0",
+			"QUEUE_CLEAN_COMPLETED_AGE": "30m", "QUEUE_CLEAN_FAILED_AGE": "24h", "SHUTDOWN_TIMEOUT": "2s"}, func(t *testing.T, c Config) {
+			if c.QueueName != "q" || c.QueuePrefix != "p" || c.TaskAttempts != 5 || c.TaskBackoffMs != 0 ||
+				c.QueueCleanCompletedAge != 30*time.Minute || c.QueueCleanFailedAge != 24*time.Hour || c.ShutdownTimeout != 2*time.Second {
+				t.Errorf("got %+v", c)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.env)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestDatabase(t *testing.T) {
+	tests := []struct {
+		url    string
+		driver Driver
+		dsn    string
+	}{
+		{"", DriverSQLite, DefaultSQLitePath},
+		{"sqlite://./x.db", DriverSQLite, "./x.db"},
+		{"sqlite:///var/lib/o.db", DriverSQLite, "/var/lib/o.db"},
+		{"file:/tmp/o.db?_pragma=foo", DriverSQLite, "file:/tmp/o.db?_pragma=foo"},
+		{"postgres://u@h:5432/db?sslmode=disable", DriverPostgres, "postgres://u@h:5432/db?sslmode=disable"},
+		{"postgresql://u@h/db", DriverPostgres, "postgresql://u@h/db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			c, err := Load(map[string]string{"DATABASE_URL": tt.url})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			d, dsn, err := c.Database()
+			if err != nil || d != tt.driver || dsn != tt.dsn {
+				t.Errorf("Database() = %q, %q, %v; want %q, %q", d, dsn, err, tt.driver, tt.dsn)
+			}
+		})
+	}
+}
+
+func TestLoadInvalid(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string // the variable the error must name
+	}{
+		{map[string]string{"PORT": "abc"}, "PORT"},
+		{map[string]string{"PORT": "0"}, "PORT"},
+		{map[string]string{"PORT": "70000"}, "PORT"},
+		{map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+		{map[string]string{"DATABASE_URL": "sqlite://"}, "DATABASE_URL"},
+		{map[string]string{"DATABASE_URL": "postgres://%zz"}, "DATABASE_URL"},
+		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
+		{map[string]string{"REDIS_PORT": "x"}, "REDIS_PORT"},
+		{map[string]string{"REDIS_PORT": "0"}, "REDIS_PORT"},
+		{map[string]string{"REDIS_DB": "-1"}, "REDIS_DB"},
+		{map[string]string{"QUEUE_NAME": "a:b"}, "QUEUE_NAME"},
+		{map[string]string{"TASK_ATTEMPTS": "0"}, "TASK_ATTEMPTS"},
+		{map[string]string{"TASK_BACKOFF_MS": "-1"}, "TASK_BACKOFF_MS"},
+		{map[string]string{"TASK_BACKOFF_MS": "1.5"}, "TASK_BACKOFF_MS"},
+		{map[string]string{"QUEUE_CLEAN_COMPLETED_AGE": "1 hour"}, "QUEUE_CLEAN_COMPLETED_AGE"},
+		{map[string]string{"QUEUE_CLEAN_FAILED_AGE": "0s"}, "QUEUE_CLEAN_FAILED_AGE"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"RELAY_INTERVAL": "0s"}, "RELAY_INTERVAL"},
+		{map[string]string{"RECONCILE_INTERVAL": "x"}, "RECONCILE_INTERVAL"},
+		{map[string]string{"RECONCILE_MIN_AGE": "-1s"}, "RECONCILE_MIN_AGE"},
+		{map[string]string{"RESULT_GRACE": "0"}, "RESULT_GRACE"},
+		{map[string]string{"RESULT_CONCURRENCY": "0"}, "RESULT_CONCURRENCY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := Load(tt.env)
+			if err == nil {
+				t.Fatalf("Load(%v) = nil error", tt.env)
+			}
+			if !strings.Contains(err.Error(), tt.want+":") {
+				t.Errorf("error %q does not name %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadInvalidNamesEveryVariable(t *testing.T) {
+	_, err := Load(map[string]string{"PORT": "abc", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"})
+	if err == nil {
+		t.Fatal("Load = nil error")
+	}
+	// Parse errors stop before range checks; both parse failures are named.
+	for _, name := range []string{"PORT", "SHUTDOWN_TIMEOUT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestValidateZeroConfig(t *testing.T) {
+	err := Config{}.Validate()
+	if err == nil {
+		t.Fatal("Validate of the zero Config = nil")
+	}
+	for _, name := range []string{"PORT", "LOG_LEVEL", "LOG_FORMAT", "REDIS_HOST", "REDIS_PORT", "QUEUE_NAME",
+		"QUEUE_PREFIX", "TASK_ATTEMPTS", "QUEUE_CLEAN_COMPLETED_AGE", "QUEUE_CLEAN_FAILED_AGE", "SHUTDOWN_TIMEOUT", "RELAY_INTERVAL", "RESULT_CONCURRENCY"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}
+
+func TestLoadEmptyMeansDefault(t *testing.T) {
+	c, err := Load(map[string]string{"REDIS_HOST": "", "QUEUE_PREFIX": "", "PORT": ""})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.RedisHost != "localhost" || c.QueuePrefix != "bull" || c.Port != 3000 {
+		t.Errorf("got %+v", c)
+	}
+}

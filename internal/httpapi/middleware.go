@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// requestInfo is what the middleware learns about a request while it is
+// served; it lives in the request's context.
+type requestInfo struct {
+	id    string
+	route string // the ServeMux pattern that matched, "" when none
+}
+
+type requestInfoKey struct{}
+
+// RequestID returns the id the API gave the request (the X-Request-ID
+// header), or "" outside a request served by the API.
+func RequestID(ctx context.Context) string {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+// RoutePattern returns the route pattern that served r (e.g. "GET /tasks/{id}"),
+// or "" when no route matched. It is meant for middleware given in
+// Options.Middleware (e.g. metrics), called after the next handler returns.
+func RoutePattern(r *http.Request) string {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		return info.route
+	}
+	return r.Pattern
+}
+
+// responseRecorder remembers the status and size of a response. When
+// rewrite is set, a router error written as text/plain (404, 405) is
+// replaced by a problem+json body.
+type responseRecorder struct {
+	http.ResponseWriter
+	status    int
+	bytes     int64
+	discard   bool // a problem replaced the handler's body
+	rewriteTo bool // replace text/plain router errors with problems
+}
+
+func (rw *responseRecorder) WriteHeader(code int) {
+	if rw.status != 0 {
+		return
+	}
+	if rw.rewriteTo && code >= 400 && strings.HasPrefix(rw.Header().Get("Content-Type"), "text/plain") {
+		rw.status = code
+		rw.discard = true
+		detail := "no route for " + http.StatusText(code)
+		switch code {
+		case http.StatusNotFound:
+			detail = "no such route"
+		case http.StatusMethodNotAllowed:
+			detail = "method not allowed on this route; see the Allow header"
+		}
+		writeProblem(rw.ResponseWriter, code, detail)
+		return
+	}
+	rw.status = code
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *responseRecorder) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.discard {
+		return len(b), nil
+	}
+	n, err := rw.ResponseWriter.Write(b)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (huma sets
+// read deadlines through it).
+func (rw *responseRecorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// Flush sends buffered data to the client.
+func (rw *responseRecorder) Flush() {
+	if f, ok := rw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// requestIDs makes request ids: a random per-server prefix and a counter,
+// cheaper than a UUID per request and unique across restarts in practice.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func (g *requestIDs) next() string {
+	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+}
+
+// validRequestID accepts a client-supplied X-Request-ID that is short and
+// printable ASCII, so it can be logged as is.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// logRequests assigns the request id, recovers panics, and logs one line
+// per request: method, path, route, status, bytes, duration, request id.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{id: r.Header.Get("X-Request-ID")}
+		if !validRequestID(info.id) {
+			info.id = s.ids.next()
+		}
+		w.Header().Set("X-Request-ID", info.id)
+		rec := &responseRecorder{ResponseWriter: w, rewriteTo: true}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.ErrorContext(r.Context(), "panic serving request", "request_id", info.id,
+					"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				if rec.status == 0 {
+					writeProblem(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			if !s.log.Enabled(r.Context(), level) {
+				return
+			}
+			s.log.LogAttrs(r.Context(), level, "http request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.String("route", info.route),
+				slog.Int("status", status),
+				slog.Int64("bytes", rec.bytes),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", info.id),
+			)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// recordRoute runs the router and notes which pattern matched, for the
+// middleware above it.
+func recordRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+			info.route = r.Pattern
+		}
+	})
+}
+
+// limitBody refuses a request whose declared Content-Length is max or more
+// with 413 before reading it (as huma does while reading a body without a
+// declared length).
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength >= max {
+			writeProblem(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body is too large: limit is %d bytes", max))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiKeys checks bearer keys in constant time. The keys are hashed so the
+// comparison does not depend on their lengths either.
+type apiKeys struct {
+	sums [][sha256.Size]byte
+}
+
+func newAPIKeys(keys []string) *apiKeys {
+	k := &apiKeys{}
+	for _, key := range keys {
+		k.sums = append(k.sums, sha256.Sum256([]byte(key)))
+	}
+	return k
+}
+
+// errNoKey and errBadKey say why a request was refused.
+var (
+	errNoKey  = errors.New("missing bearer token: send Authorization: Bearer <key>")
+	errBadKey = errors.New("invalid API key")
+)
+
+// check returns nil when the Authorization header carries one of the keys.
+func (k *apiKeys) check(header string) error {
+	const prefix = "bearer "
+	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return errNoKey
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(header[len(prefix):])))
+	match := 0
+	for i := range k.sums {
+		match |= subtle.ConstantTimeCompare(sum[:], k.sums[i][:])
+	}
+	if match != 1 {
+		return errBadKey
+	}
+	return nil
+}
+
+// requireKey refuses, with 401, requests without a valid key, except on
+// public paths.
+func (s *Server) requireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.public(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := s.keys.check(r.Header.Get("Authorization")); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="orchestrator"`)
+			writeProblem(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
