@@ -27,7 +27,7 @@ type addSpec struct {
 var fixedTS = time.UnixMilli(1_700_000_000_123)
 
 // addSpecs lists jobs in the order they are added. Their expected processing
-// order by one worker at concurrency 1 is processOrder (the delayed job is
+// order by one worker at concurrency 1 is processOrder (the delayed jobs are
 // checked apart).
 func addSpecs() []addSpec {
 	seed := func() *bullmq.JobOptions {
@@ -59,6 +59,7 @@ func addSpecs() []addSpec {
 		{name: "p1", data: map[string]any{"n": 14}, goOpts: &bullmq.JobOptions{Priority: 1, Attempts: 2}, nodeOpts: map[string]any{"priority": 1, "attempts": 2}},
 		{name: "p2a", data: map[string]any{"n": 15}, goOpts: &bullmq.JobOptions{Priority: 2}, nodeOpts: map[string]any{"priority": 2}},
 		{name: "p2b", data: map[string]any{"n": 16}, goOpts: &bullmq.JobOptions{Priority: 2, LIFO: true}, nodeOpts: map[string]any{"priority": 2, "lifo": true}},
+		{name: "delayedprio", data: map[string]any{"n": 18}, goOpts: &bullmq.JobOptions{Delay: 200 * time.Millisecond, Priority: 5}, nodeOpts: map[string]any{"delay": 200, "priority": 5}},
 		{name: "delayed", data: map[string]any{"n": 17}, goOpts: &bullmq.JobOptions{Delay: 300 * time.Millisecond, Attempts: 2}, nodeOpts: map[string]any{"delay": 300, "attempts": 2}},
 	}
 }
@@ -200,7 +201,7 @@ func TestGoAddMatchesNode(t *testing.T) {
 				}
 				l.decode(t, &s)
 				starts[s.Name] = l
-				if s.Name != "delayed" {
+				if !strings.HasPrefix(s.Name, "delayed") {
 					order = append(order, s.Name)
 				}
 			}

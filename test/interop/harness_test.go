@@ -434,6 +434,17 @@ func (p *proc) stop() {
 	}
 }
 
+// term sends SIGTERM and fails the test unless the process ends within d.
+func (p *proc) term(d time.Duration) {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(d):
+		p.t.Fatalf("%s still running %s after SIGTERM", p.name, d)
+	}
+}
+
 // kill sends SIGKILL and waits for the process to end.
 func (p *proc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)

@@ -26,7 +26,11 @@ func TestGoWorkerJobOps(t *testing.T) {
 				op("add", "name", "unrec", "data", map[string]any{"behave": map[string]any{"unrecoverable": "no way"}}, "opts", map[string]any{"attempts": 3, "backoff": 10}),
 				op("flow", "name", "parent", "data", map[string]any{}, "children", []any{map[string]any{"name": "child", "data": map[string]any{}}}),
 				op("upsertJobScheduler", "id", "every-hour", "repeat", map[string]any{"every": 3600000}, "template", map[string]any{"name": "tick", "data": map[string]any{}}),
+				op("add", "name", "limits", "data", map[string]any{"behave": map[string]any{"log": "tried", "fail": "again"}},
+					"opts", map[string]any{"attempts": 3, "stackTraceLimit": 1, "keepLogs": 1}),
 			)
+			var limitsID string
+			mustUnmarshal(t, res[4], &limitsID)
 			var progID, unrecID, schedID string
 			mustUnmarshal(t, res[0], &progID)
 			mustUnmarshal(t, res[1], &unrecID)
@@ -62,7 +66,22 @@ func TestGoWorkerJobOps(t *testing.T) {
 					t.Errorf("the processor ran the %s job", c.what)
 				}
 			}
-			r := e.ops(name, v, op("getJob", "id", progID), op("getJobLogs", "id", progID), op("getJob", "id", unrecID))
+			ne.waitEv(10*time.Second, "retries-exhausted", limitsID)
+			r := e.ops(name, v, op("getJob", "id", progID), op("getJobLogs", "id", progID), op("getJob", "id", unrecID),
+				op("getJob", "id", limitsID), op("getJobLogs", "id", limitsID))
+			var lj nodeJob
+			mustUnmarshal(t, r[3], &lj)
+			var llogs struct {
+				Logs  []string `json:"logs"`
+				Count int      `json:"count"`
+			}
+			mustUnmarshal(t, r[4], &llogs)
+			if lj.AttemptsMade != 3 || len(lj.Stacktrace) != 1 {
+				t.Errorf("job with stackTraceLimit 1 after 3 failures: attemptsMade %d, %d stack entries", lj.AttemptsMade, len(lj.Stacktrace))
+			}
+			if llogs.Count != 1 {
+				t.Errorf("job with keepLogs 1 after 3 logged attempts: %+v", llogs)
+			}
 			var pj, uj nodeJob
 			mustUnmarshal(t, r[0], &pj)
 			mustUnmarshal(t, r[2], &uj)

@@ -572,7 +572,7 @@ func TestGoWorkerOrderAndRetention(t *testing.T) {
 				}
 				l.decode(t, &s)
 				starts[s.Name] = l
-				if s.Name != "delayed" {
+				if !strings.HasPrefix(s.Name, "delayed") {
 					order = append(order, s.Name)
 				}
 			}
@@ -594,6 +594,70 @@ func TestGoWorkerOrderAndRetention(t *testing.T) {
 			due, _ := e.rdb.HGet(ctx, e.key(name, ids["delayed"]), "timestamp").Int64()
 			if starts["delayed"].T < due+300 {
 				t.Errorf("delayed job started at %d, due at %d", starts["delayed"].T, due+300)
+			}
+		})
+	}
+}
+
+// TestGoWorkerGracefulClose: on SIGTERM our worker finishes the job in
+// flight before it exits; a job that outlives the Close deadline is left
+// active, unfinished and uncounted, and an official worker recovers it.
+func TestGoWorkerGracefulClose(t *testing.T) {
+	for _, v := range versions {
+		t.Run("v"+v, func(t *testing.T) {
+			e := newEnv(t)
+			name := e.queue("close")
+			q := newQueue(t, e, name)
+			ctx := ctxT(t)
+			// Short stalled intervals everywhere: the fleet-wide
+			// stalled-check key lives for the interval of whichever worker
+			// set it, and a 30 s default would block the rescuer's check.
+			slow, err := q.Add(ctx, "slow", map[string]any{"behave": map[string]any{"sleepMs": 600}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := startGoWorker(t, e.cfg(name, v, map[string]any{"stalledInterval": 500}))
+			w.waitEv(10*time.Second, "start", slow.ID)
+			w.term(5 * time.Second)
+			if w.count(isEv("completed", slow.ID)) != 1 || w.count(isEv("closed", "")) != 1 {
+				t.Fatalf("worker exited without finishing its job: %v", w.snapshot())
+			}
+			if st, _ := q.GetJobState(ctx, slow.ID); st != bullmq.StateCompleted {
+				t.Errorf("job in flight at SIGTERM is %s, want completed", st)
+			}
+
+			stuck, err := q.Add(ctx, "stuck", map[string]any{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w2 := startGoWorker(t, e.cfg(name, v, map[string]any{"lockDuration": 1000, "stalledInterval": 500, "closeTimeoutMs": 200, "behave": map[string]any{"hang": true}}))
+			w2.waitEv(10*time.Second, "start", stuck.ID)
+			w2.term(5 * time.Second)
+			if n := w2.count(isEv("failed", stuck.ID)) + w2.count(isEv("completed", stuck.ID)); n != 0 {
+				t.Errorf("the job cut short by Close was finished by the closing worker")
+			}
+			h, _ := e.rdb.HGetAll(ctx, e.key(name, stuck.ID)).Result()
+			if h["atm"] != "" && h["atm"] != "0" {
+				t.Errorf("the cut-short attempt was counted: atm=%s", h["atm"])
+			}
+			nw := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"stalledInterval": 500}))
+			defer func() {
+				if t.Failed() {
+					st, _ := q.GetJobState(ctx, stuck.ID)
+					h, _ := e.rdb.HGetAll(ctx, e.key(name, stuck.ID)).Result()
+					lock, _ := e.rdb.PTTL(ctx, e.key(name, stuck.ID)+":lock").Result()
+					active, _ := e.rdb.LRange(ctx, e.key(name, "active"), 0, -1).Result()
+					stalled, _ := e.rdb.SMembers(ctx, e.key(name, "stalled")).Result()
+					t.Logf("stuck job: state %s, hash %v, lock pttl %v, active %v, stalled %v, worker lines %d", st, h, lock, active, stalled, len(w2.snapshot()))
+					for _, l := range w2.snapshot() {
+						t.Logf("goworker: %s", l.Raw)
+					}
+				}
+			}()
+			nw.waitEv(15*time.Second, "completed", stuck.ID)
+			h, _ = e.rdb.HGetAll(ctx, e.key(name, stuck.ID)).Result()
+			if h["atm"] != "1" || h["stc"] != "1" {
+				t.Errorf("recovered job: atm=%s stc=%s, want 1 and 1", h["atm"], h["stc"])
 			}
 		})
 	}

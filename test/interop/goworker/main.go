@@ -53,6 +53,7 @@ type config struct {
 	DrainDelay      int      `json:"drainDelay"` // seconds, as in Node
 	Limiter         *limiter `json:"limiter"`
 	Behave          behave   `json:"behave"`
+	CloseTimeout    int      `json:"closeTimeoutMs"` // Close deadline on stop, default 5000
 }
 
 const trackMax = `local m = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -101,12 +102,15 @@ func run(out *printer) error {
 	client := redis.NewClient(opt)
 	defer client.Close()
 
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer cancel()
-	go func() { // stdin closing means the test is done with us
+	// stop is closed on SIGTERM/SIGINT or when stdin closes (the test is
+	// done with us): the worker is then closed gracefully with Close.
+	stopCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
 		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
+		stop()
 	}()
+	ctx := context.Background()
 
 	processor := func(jctx context.Context, job *bullmq.Job) (any, error) {
 		b := cfg.Behave
@@ -194,14 +198,24 @@ func run(out *printer) error {
 		return fmt.Errorf("new worker: %w", err)
 	}
 	out.emit(map[string]any{"ev": "ready", "t": time.Now().UnixMilli()})
-	runErr := w.Run(ctx)
-	closeCtx, closeCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	runErr := make(chan error, 1)
+	go func() { runErr <- w.Run(ctx) }()
+	select {
+	case err := <-runErr:
+		return fmt.Errorf("run stopped by itself: %w", err)
+	case <-stopCtx.Done():
+	}
+	closeTimeout := 5 * time.Second
+	if cfg.CloseTimeout > 0 {
+		closeTimeout = time.Duration(cfg.CloseTimeout) * time.Millisecond
+	}
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer closeCancel()
 	if err := w.Close(closeCtx); err != nil {
 		out.emit(map[string]any{"ev": "error", "error": "close: " + err.Error()})
 	}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return fmt.Errorf("run: %w", runErr)
+	if err := <-runErr; err != nil && !errors.Is(err, bullmq.ErrClosed) {
+		return fmt.Errorf("run: %w", err)
 	}
 	out.emit(map[string]any{"ev": "closed"})
 	return nil

@@ -6,7 +6,8 @@
 //   mode "process": run a Worker with a no-op processor at `concurrency`
 //                   until n jobs have completed (jobs are added beforehand)
 //   timeoutMs:      give up after this long (default 120000)
-// Prints one JSON line: {mode, version, n, seconds, per_s, rss_bytes}.
+// Prints one JSON line: {mode, version, n, seconds, per_s, rss_bytes, cpu_ms}
+// (cpu_ms: user+system CPU of this process over the whole run).
 const { config, bullmq, connection, emit, fatal } = require('./lib');
 
 async function add(cfg, Queue) {
@@ -53,12 +54,14 @@ async function processJobs(cfg, Worker) {
 async function main() {
   const cfg = config();
   const { Queue, Worker } = bullmq(cfg);
+  const cpu0 = process.cpuUsage();
   const timer = setTimeout(() => fatal(new Error('bench timed out')), cfg.timeoutMs || 120000);
   const r = cfg.mode === 'add' ? await add(cfg, Queue) : await processJobs(cfg, Worker);
   clearTimeout(timer);
   emit({
     mode: cfg.mode, version: cfg.version, n: cfg.n, concurrency: cfg.concurrency,
     seconds: r.seconds, per_s: cfg.n / r.seconds, rss_bytes: process.memoryUsage().rss,
+    cpu_ms: (() => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1000; })(),
   });
   process.exit(0);
 }
