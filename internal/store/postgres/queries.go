@@ -9,6 +9,18 @@ const taskColumns = `id, code, prompt, timeout_ms, status, worker_id, result, er
 const insertTask = `INSERT INTO tasks (` + taskColumns + `)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 
+// insertTasks inserts a batch of tasks given as one array per column, and
+// returns the ids it inserted: an id already stored is skipped, not an error.
+const insertTasks = `INSERT INTO tasks (` + taskColumns + `)
+SELECT id, code, prompt, timeout_ms, status, worker_id, result::jsonb, error_message,
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+	$9::int[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
+	AS u(id, code, prompt, timeout_ms, status, worker_id, result, error_message,
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at)
+ON CONFLICT (id) DO NOTHING
+RETURNING id`
+
 const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = $1`
 
 // updateTask applies a task.Change in one statement. $3 are the allowed
@@ -30,6 +42,9 @@ WHERE id = $1
 RETURNING ` + taskColumns
 
 const taskExists = `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1)`
+
+// existingTasks returns which of the ids $1 are stored.
+const existingTasks = `SELECT id FROM tasks WHERE id = ANY($1::uuid[])`
 
 // The four shapes of the newest-first listing; $n is the row limit.
 const (

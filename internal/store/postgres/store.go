@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/agentorch/orchestrator/internal/store/groupcommit"
 	"github.com/agentorch/orchestrator/internal/task"
 )
 
@@ -25,6 +25,9 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+
+	creates groupcommit.Batcher[*task.Task, struct{}]  // Create's group commit
+	applies groupcommit.Batcher[applyArgs, *task.Task] // Apply's group commit
 }
 
 var _ task.Store = (*Store)(nil)
@@ -59,7 +62,10 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, log: logger}, nil
+	s := &Store{pool: pool, log: logger}
+	s.creates.Flush = s.insertBatch
+	s.applies.Flush = s.applyBatch
+	return s, nil
 }
 
 // Close closes the pool, waiting for connections in use to be returned. It
@@ -73,21 +79,6 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("ping postgres: %w", err)
-	}
-	return nil
-}
-
-// Create inserts t. A task with the same id already stored gives task.ErrConflict.
-func (s *Store) Create(ctx context.Context, t *task.Task) error {
-	_, err := s.pool.Exec(ctx, insertTask,
-		t.ID, t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
-		t.Attempts, t.ExecutionTime, utc(t.CreatedAt), utc(t.UpdatedAt), utcPtr(t.StartedAt), utcPtr(t.CompletedAt))
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-			return fmt.Errorf("insert task %s: %w", t.ID, task.ErrConflict)
-		}
-		return fmt.Errorf("insert task %s: %w", t.ID, err)
 	}
 	return nil
 }
@@ -163,37 +154,6 @@ func (s *Store) Stats(ctx context.Context) (task.Stats, error) {
 		return task.Stats{}, fmt.Errorf("task stats: %w", err)
 	}
 	return st, nil
-}
-
-// Apply applies c in one conditional UPDATE and returns the task as it is
-// afterwards. When c does not apply it changes nothing and returns
-// task.ErrNotFound (no such task) or task.ErrConflict. A zero c.At means now.
-func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
-	at := c.At
-	if at.IsZero() {
-		at = time.Now()
-	}
-	from := make([]string, len(c.From))
-	for i, f := range c.From {
-		from[i] = string(f)
-	}
-	t, err := scanTask(s.pool.QueryRow(ctx, updateTask,
-		c.ID, string(c.To), from, c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
-		c.ExecutionTime, utcPtr(c.StartedAt), utcPtr(c.CompletedAt), utc(at), int(c.Guard)))
-	if err == nil {
-		return t, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
-	}
-	var exists bool
-	if err := s.pool.QueryRow(ctx, taskExists, c.ID).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
-	}
-	if !exists {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, task.ErrNotFound)
-	}
-	return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, task.ErrConflict)
 }
 
 // Checkpoint returns the value stored under name, or "" when none is.

@@ -76,6 +76,35 @@ func BenchmarkCreate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 }
 
+// BenchmarkCreateQueued measures what POST /tasks does to the store with ~50
+// goroutines: insert a pending task, then mark it queued.
+func BenchmarkCreateQueued(b *testing.B) {
+	s := open(b)
+	defer s.Close()
+	b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0)))
+	var n atomic.Int64
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			at := now.Add(time.Duration(i) * time.Microsecond)
+			t := &task.Task{ID: uuid.Must(uuid.NewV7()), Code: "print(1)", Prompt: "run it",
+				Timeout: task.DefaultTimeoutMs, Status: task.StatusPending, CreatedAt: at, UpdatedAt: at}
+			if err := s.Create(b.Context(), t); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Apply(b.Context(), task.MarkQueued(t.ID, at)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+}
+
 // TestReconnect: the store survives a database restart; while the database
 // is down, calls fail with an error that is neither ErrNotFound nor ErrConflict.
 func TestReconnect(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/agentorch/orchestrator/internal/store/groupcommit"
 	"github.com/agentorch/orchestrator/internal/task"
 )
 
@@ -38,6 +39,7 @@ type Store struct {
 	log    *slog.Logger
 
 	insert, update *sql.Stmt
+	writes         groupcommit.Batcher[writeOp, *task.Task] // Create's and Apply's group commit
 	closeOnce      sync.Once
 	closeErr       error
 }
@@ -78,6 +80,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 	s := &Store{writer: writer, reader: writer, log: logger}
+	s.writes.Flush = s.writeBatch
 	if !loc.memory {
 		reader, err := sql.Open("sqlite", loc.dsn(url.Values{
 			"_pragma": {"busy_timeout(" + busyTimeoutMs + ")", "foreign_keys(1)", "query_only(1)"},
@@ -143,20 +146,28 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Create inserts t. A task with the same id already stored gives task.ErrConflict.
+// Create inserts t. A task with the same id already stored gives
+// task.ErrConflict. Concurrent Create and Apply calls share write
+// transactions (group commit); each still gets its own outcome.
 func (s *Store) Create(ctx context.Context, t *task.Task) error {
-	_, err := s.insert.ExecContext(ctx,
-		t.ID.String(), t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
-		t.Attempts, t.ExecutionTime, formatTime(t.CreatedAt), formatTime(t.UpdatedAt),
-		formatTimePtr(t.StartedAt), formatTimePtr(t.CompletedAt))
-	if err != nil {
-		var se *sqlite.Error
-		if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
-			return fmt.Errorf("insert task %s: %w", t.ID, task.ErrConflict)
-		}
+	if _, err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*task.Task, error) {
+		return nil, s.insertTx(ctx, tx, t)
+	}); err != nil {
 		return fmt.Errorf("insert task %s: %w", t.ID, err)
 	}
 	return nil
+}
+
+func (s *Store) insertTx(ctx context.Context, tx *sql.Tx, t *task.Task) error {
+	_, err := tx.StmtContext(ctx, s.insert).ExecContext(ctx,
+		t.ID.String(), t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
+		t.Attempts, t.ExecutionTime, formatTime(t.CreatedAt), formatTime(t.UpdatedAt),
+		formatTimePtr(t.StartedAt), formatTimePtr(t.CompletedAt))
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+		return task.ErrConflict
+	}
+	return err
 }
 
 // Get returns the task with the id, or task.ErrNotFound.
@@ -241,7 +252,9 @@ func (s *Store) Stats(ctx context.Context) (task.Stats, error) {
 
 // Apply applies c in one conditional UPDATE and returns the task as it is
 // afterwards. When c does not apply it changes nothing and returns
-// task.ErrNotFound (no such task) or task.ErrConflict. A zero c.At means now.
+// task.ErrNotFound (no such task) or task.ErrConflict. A zero c.At means
+// now. Concurrent Create and Apply calls share write transactions (group
+// commit) and run in them one after the other, as if serially.
 func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
 	at := c.At
 	if at.IsZero() {
@@ -251,23 +264,33 @@ func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
 	}
-	t, err := scanTask(s.update.QueryRowContext(ctx,
-		c.ID.String(), string(c.To), string(from), c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
+	t, err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*task.Task, error) {
+		return s.updateTx(ctx, tx, c, string(from), at)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
+	}
+	return t, nil
+}
+
+func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, c task.Change, from string, at time.Time) (*task.Task, error) {
+	t, err := scanTask(tx.StmtContext(ctx, s.update).QueryRowContext(ctx,
+		c.ID.String(), string(c.To), from, c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
 		c.ExecutionTime, formatTimePtr(c.StartedAt), formatTimePtr(c.CompletedAt), formatTime(at), int(c.Guard)))
 	if err == nil {
 		return t, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
+		return nil, err
 	}
 	var exists bool
-	if err := s.reader.QueryRowContext(ctx, taskExists, c.ID.String()).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
+	if err := tx.QueryRowContext(ctx, taskExists, c.ID.String()).Scan(&exists); err != nil {
+		return nil, err
 	}
 	if !exists {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, task.ErrNotFound)
+		return nil, task.ErrNotFound
 	}
-	return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, task.ErrConflict)
+	return nil, task.ErrConflict
 }
 
 // Checkpoint returns the value stored under name, or "" when none is.

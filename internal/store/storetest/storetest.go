@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) task.Store) {
 		{"ConcurrentTerminal", testConcurrentTerminal},
 		{"ConcurrentRunning", testConcurrentRunning},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"ConcurrentCreateConflicts", testConcurrentCreateConflicts},
+		{"ConcurrentApplyCreate", testConcurrentApplyCreate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -838,5 +840,143 @@ func testConcurrentCreate(t *testing.T, s task.Store) {
 	got, _ := listAll(t, s, task.ListQuery{Limit: 37})
 	if !sameIDs(ids(got), ids(newestFirst(made))) {
 		t.Fatalf("listing after concurrent creates does not match the created tasks")
+	}
+}
+
+// testConcurrentCreateConflicts races creates that stores may write
+// together (group commit): of the creates of one new id exactly one wins,
+// creates of a stored id all fail with ErrConflict, an invalid task and a
+// cancelled call fail alone, and every other create succeeds.
+func testConcurrentCreateConflicts(t *testing.T, s task.Store) {
+	ctx := ctxOf(t)
+	for round := range 3 {
+		stored := create(t, s, newTask(t, round*1000))
+		const contested, copies, unique = 8, 4, 40
+		type attempt struct {
+			tk   *task.Task
+			kind string // "contested", "stored", "unique", "invalid", "cancelled"
+		}
+		var attempts []attempt
+		for c := range contested {
+			first := newTask(t, round*1000+1+c)
+			for k := range copies {
+				tk := *first
+				tk.Code = fmt.Sprintf("copy %d", k)
+				attempts = append(attempts, attempt{&tk, "contested"})
+			}
+		}
+		for k := range 4 {
+			dup := *stored
+			dup.Code = fmt.Sprintf("dup %d", k)
+			attempts = append(attempts, attempt{&dup, "stored"})
+		}
+		for u := range unique {
+			attempts = append(attempts, attempt{newTask(t, round*1000+100+u), "unique"})
+		}
+		invalid := newTask(t, round*1000+999)
+		invalid.Timeout = 0 // violates timeout_ms > 0
+		attempts = append(attempts, attempt{invalid, "invalid"})
+		attempts = append(attempts, attempt{newTask(t, round*1000+998), "cancelled"})
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+
+		fns := make([]func() error, len(attempts))
+		for i, a := range attempts {
+			c := ctx
+			if a.kind == "cancelled" {
+				c = cancelled
+			}
+			fns[i] = func() error { return s.Create(c, a.tk) }
+		}
+		errs := race(fns)
+		winners := map[uuid.UUID]string{}
+		for i, a := range attempts {
+			err := errs[i]
+			switch a.kind {
+			case "contested":
+				switch {
+				case err == nil:
+					if w, ok := winners[a.tk.ID]; ok {
+						t.Fatalf("round %d: two creates of %s won (%q and %q)", round, a.tk.ID, w, a.tk.Code)
+					}
+					winners[a.tk.ID] = a.tk.Code
+				case !errors.Is(err, task.ErrConflict):
+					t.Fatalf("round %d: contested create: err = %v, want nil or ErrConflict", round, err)
+				}
+			case "stored":
+				if !errors.Is(err, task.ErrConflict) {
+					t.Fatalf("round %d: create of a stored id: err = %v, want ErrConflict", round, err)
+				}
+			case "unique":
+				if err != nil {
+					t.Fatalf("round %d: create of a new id: %v", round, err)
+				}
+			case "invalid", "cancelled":
+				if err == nil || errors.Is(err, task.ErrConflict) {
+					t.Fatalf("round %d: %s create: err = %v, want a non-conflict error", round, a.kind, err)
+				}
+				if _, err := s.Get(ctx, a.tk.ID); !errors.Is(err, task.ErrNotFound) {
+					t.Fatalf("round %d: %s create was stored (Get err = %v)", round, a.kind, err)
+				}
+			}
+		}
+		if len(winners) != contested {
+			t.Fatalf("round %d: %d contested ids were created, want %d", round, len(winners), contested)
+		}
+		for id, code := range winners {
+			if got := get(t, s, id); got.Code != code {
+				t.Fatalf("round %d: task %s has code %q, want the winner's %q", round, id, got.Code, code)
+			}
+		}
+		if got := get(t, s, stored.ID); got.Code != stored.Code {
+			t.Fatalf("round %d: a duplicate create changed the stored task: code %q", round, got.Code)
+		}
+	}
+}
+
+// testConcurrentApplyCreate races creates with MarkQueued of the same
+// tasks, as the API does, and of unknown ids: each change applies exactly
+// once or reports why not.
+func testConcurrentApplyCreate(t *testing.T, s task.Store) {
+	ctx := ctxOf(t)
+	const n = 30
+	tasks := make([]*task.Task, n)
+	for i := range tasks {
+		tasks[i] = newTask(t, i)
+	}
+	at := base.Add(time.Hour)
+	var fns []func() error
+	for _, tk := range tasks {
+		fns = append(fns, func() error {
+			if err := s.Create(ctx, tk); err != nil {
+				return err
+			}
+			got, err := s.Apply(ctx, task.MarkQueued(tk.ID, at))
+			if err != nil {
+				return err
+			}
+			if got.ID != tk.ID || got.Status != task.StatusQueued || !got.UpdatedAt.Equal(at) {
+				return fmt.Errorf("Apply(MarkQueued %s) returned %s %s %s", tk.ID, got.ID, got.Status, got.UpdatedAt)
+			}
+			if _, err := s.Apply(ctx, task.MarkQueued(tk.ID, at)); !errors.Is(err, task.ErrConflict) {
+				return fmt.Errorf("second MarkQueued of %s: err = %v, want ErrConflict", tk.ID, err)
+			}
+			return nil
+		})
+		fns = append(fns, func() error {
+			if _, err := s.Apply(ctx, task.MarkQueued(uuid.New(), at)); !errors.Is(err, task.ErrNotFound) {
+				return fmt.Errorf("MarkQueued of an unknown id: err = %v, want ErrNotFound", err)
+			}
+			return nil
+		})
+	}
+	for g, err := range race(fns) {
+		if err != nil {
+			t.Fatalf("goroutine %d: %v", g, err)
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.Total != n || st.Queued != n {
+		t.Fatalf("Stats = %+v, %v; want %d queued", st, err, n)
 	}
 }
