@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -113,12 +112,6 @@ func (s *Server) registerTasks() {
 }
 
 func (s *Server) createTask(ctx context.Context, in *createTaskInput) (*createTaskOutput, error) {
-	// PostgreSQL text cannot hold NUL; refuse it for every store alike.
-	for _, f := range []struct{ name, v string }{{"code", in.Body.Code}, {"prompt", in.Body.Prompt}} {
-		if strings.IndexByte(f.v, 0) >= 0 {
-			return nil, problemFor(&task.ValidationError{Field: f.name, Reason: "must not contain NUL (\\u0000) characters"}, "body")
-		}
-	}
 	t, err := s.svc.Create(ctx, task.NewTask{Code: in.Body.Code, Prompt: in.Body.Prompt, Timeout: in.Body.Timeout})
 	if err != nil {
 		return nil, s.fail(ctx, "create task", err, "body")

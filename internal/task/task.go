@@ -2,6 +2,7 @@ package task
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,10 +51,15 @@ func (n *NewTask) Validate() error {
 		return &ValidationError{Field: "code", Reason: "is required and must not be empty"}
 	case len(n.Code) > MaxCodeBytes:
 		return &ValidationError{Field: "code", Reason: "must be at most 1 MiB"}
+	case strings.IndexByte(n.Code, 0) >= 0:
+		// PostgreSQL text cannot hold NUL; refused for every store alike.
+		return &ValidationError{Field: "code", Reason: "must not contain NUL (\\u0000) characters"}
 	case n.Prompt == "":
 		return &ValidationError{Field: "prompt", Reason: "is required and must not be empty"}
 	case len(n.Prompt) > MaxPromptBytes:
 		return &ValidationError{Field: "prompt", Reason: "must be at most 64 KiB"}
+	case strings.IndexByte(n.Prompt, 0) >= 0:
+		return &ValidationError{Field: "prompt", Reason: "must not contain NUL (\\u0000) characters"}
 	}
 	if n.Timeout == 0 {
 		n.Timeout = DefaultTimeoutMs

@@ -86,3 +86,19 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateRefusesNUL(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		n     task.NewTask
+	}{
+		{"code", task.NewTask{Code: "a\x00b", Prompt: "p"}},
+		{"prompt", task.NewTask{Code: "c", Prompt: "p\x00"}},
+	} {
+		err := tc.n.Validate()
+		var ve *task.ValidationError
+		if !errors.As(err, &ve) || ve.Field != tc.field {
+			t.Errorf("%s with NUL: got %v, want a ValidationError on %s", tc.field, err, tc.field)
+		}
+	}
+}
