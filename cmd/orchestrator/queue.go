@@ -37,6 +37,9 @@ type queueSide struct {
 // newQueueSide builds the Redis side. It does no I/O: the orchestrator
 // starts and serves while Redis is down.
 func newQueueSide(cfg config.Config, reg *prometheus.Registry, logger *slog.Logger) (*queueSide, error) {
+	// go-redis logs every refused dial on its own; our loops already warn
+	// (with backoff) when Redis is down, so its lines go to debug.
+	redis.SetLogger(redisLogger{logger.With("component", "go-redis")})
 	client, err := redisconn.New(redisconn.Config{URL: cfg.RedisURL, Host: cfg.RedisHost, Port: cfg.RedisPort,
 		Password: cfg.RedisPassword, DB: cfg.RedisDB})
 	if err != nil {
@@ -67,6 +70,13 @@ func newQueueSide(cfg config.Config, reg *prometheus.Registry, logger *slog.Logg
 	q.stats = dispatch.NewQueueStats(q.tasks)
 	q.checker = dispatch.NewRedisChecker(client, 2*time.Second)
 	return q, nil
+}
+
+// redisLogger sends go-redis' internal log lines to slog at debug level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // backoffOf turns TASK_BACKOFF_MS into the enqueuer's Backoff (0: none).

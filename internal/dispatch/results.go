@@ -119,7 +119,6 @@ func (c *ResultConsumer) Run(ctx context.Context) error {
 		// (orchestrator killed while applying it) would lose it.
 		MaxStalledCount:  1000,
 		RemoveOnComplete: c.o.KeepCompleted, RemoveOnFail: c.o.KeepFailed, Logger: c.o.Logger,
-		OnError: func(err error) { c.log.Warn("results worker error", "err", err) },
 	})
 	if err != nil {
 		return fmt.Errorf("result consumer: %w", err)

@@ -166,3 +166,40 @@ func TestResultConsumerRetriesWhileDatabaseDown(t *testing.T) {
 		t.Errorf("failed result jobs = %d, want 0", counts[bullmq.StateFailed])
 	}
 }
+
+// TestResultConsumerShutdownKeepsHeldResults: a result still being retried
+// at shutdown is left active; its lock expires and the next consumer's
+// stalled checker gives it back, so it is applied.
+func TestResultConsumerShutdownKeepsHeldResults(t *testing.T) {
+	e := newEnv(t, "sqlite", dispatch.EnqueuerOptions{})
+	fs := &flakyStore{Store: e.store}
+	fs.down.Store(true)
+	opts := dispatch.ResultsOptions{Logger: e.log, LockDuration: 300 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond}
+	first, err := dispatch.NewResultConsumer(e.client, fs, e.names, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := e.create(1)[0]
+	e.postResult(dispatch.Result{TaskID: tk.ID.String(), Status: "completed"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for fs.calls.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("first consumer: %v", err)
+	}
+	if got := e.get(tk.ID); got.Status == task.StatusCompleted {
+		t.Fatal("result applied while the database was down")
+	}
+	fs.down.Store(false)
+	second, err := dispatch.NewResultConsumer(e.client, fs, e.names, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run("second consumer", second)
+	e.waitStatus(tk.ID, task.StatusCompleted)
+}

@@ -51,6 +51,11 @@ const (
 	defaultPort  = 6379
 	minRetryWait = 8 * time.Millisecond
 	maxRetryWait = 512 * time.Millisecond
+	// A refused dial is retried once after 50ms (go-redis: 5 times after
+	// 100ms), so that a command fails within about half a second while
+	// Redis is down instead of blocking a request for seconds.
+	dialRetries   = 2
+	dialRetryWait = 50 * time.Millisecond
 )
 
 // New returns a client for c. It does no I/O: the client connects on first
@@ -102,6 +107,7 @@ func New(c Config) (redis.UniversalClient, error) {
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = dialTimeout, readTimeout, readTimeout, poolTimeout
 		o.PoolSize, o.ContextTimeoutEnabled = pool, true
 		o.MinRetryBackoff, o.MaxRetryBackoff = minRetryWait, maxRetryWait
+		o.DialerRetries, o.DialerRetryTimeout = dialRetries, dialRetryWait
 		return redis.NewFailoverClient(o), nil
 	case "redis-cluster", "rediss-cluster":
 		o, err := redis.ParseClusterURL(multiHostURL(u, "-cluster"))
@@ -111,6 +117,7 @@ func New(c Config) (redis.UniversalClient, error) {
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = dialTimeout, readTimeout, readTimeout, poolTimeout
 		o.PoolSize, o.ContextTimeoutEnabled = pool, true
 		o.MinRetryBackoff, o.MaxRetryBackoff = minRetryWait, maxRetryWait
+		o.DialerRetries, o.DialerRetryTimeout = dialRetries, dialRetryWait
 		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		return redis.NewClusterClient(o), nil
 	}
@@ -125,6 +132,7 @@ func tuneSimple(o *redis.Options, pool int) {
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = dialTimeout, readTimeout, readTimeout, poolTimeout
 	o.PoolSize, o.ContextTimeoutEnabled = pool, true
 	o.MinRetryBackoff, o.MaxRetryBackoff = minRetryWait, maxRetryWait
+	o.DialerRetries, o.DialerRetryTimeout = dialRetries, dialRetryWait
 }
 
 // multiHostURL rewrites a "redis-sentinel://h1:p1,h2:p2/db?master=m" URL
