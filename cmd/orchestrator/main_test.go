@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -233,44 +234,38 @@ func TestBinaryDefaultDatabase(t *testing.T) {
 // the process then exits cleanly.
 func TestBinaryFinishesInFlight(t *testing.T) {
 	p := start(t, t.TempDir(), "DATABASE_URL=sqlite://"+testenv.SQLitePath(t), "API_KEYS=secret")
-	pr, pw := io.Pipe()
-	req, err := http.NewRequest("POST", p.base+"/tasks", pr)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer secret")
-	type result struct {
-		status int
-		err    error
-	}
-	res := make(chan result, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			res <- result{err: err}
-			return
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		res <- result{status: resp.StatusCode}
-	}()
-	if _, err := io.WriteString(pw, `{"code":"print(1)",`); err != nil {
+	defer conn.Close()
+	body := `{"code":"print(1)","prompt":"explain"}`
+	head := "POST /tasks HTTP/1.1\r\nHost: orchestrator\r\nContent-Type: application/json\r\n" +
+		"Authorization: Bearer secret\r\nConnection: close\r\n" +
+		fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body))
+	// Headers and half the body: the handler starts and waits for the rest.
+	if _, err := io.WriteString(conn, head+body[:10]); err != nil {
 		t.Fatal(err)
 	}
-	// The server has the request once its log says it is shutting down
-	// while our connection stays open; wait for the log line.
+	// On loopback the bytes are in the server's receive queue when the write
+	// returns; once the queue is empty the server has read them, so the
+	// connection is active and Shutdown must wait for it.
+	waitConsumed(t, conn)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, p.stderr, `"msg":"shutting down"`)
-	if _, err := io.WriteString(pw, `"prompt":"explain"}`); err != nil {
+	if _, err := io.WriteString(conn, body[10:]); err != nil {
 		t.Fatal(err)
 	}
-	_ = pw.Close()
-	r := <-res
-	if r.err != nil || r.status != 201 {
-		t.Fatalf("in-flight request: %d %v", r.status, r.err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request: %v\n%s", err, p.stderr)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("in-flight request: status %d", resp.StatusCode)
 	}
 	select {
 	case <-p.done:
@@ -279,6 +274,43 @@ func TestBinaryFinishesInFlight(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no exit after the in-flight request")
+	}
+}
+
+// waitConsumed polls /proc/net/tcp{,6} until the server side of conn has
+// read everything conn sent (its receive queue is empty).
+func waitConsumed(tb testing.TB, conn net.Conn) {
+	tb.Helper()
+	// The server's socket: local port = our remote port, remote port = our local port.
+	want := fmt.Sprintf(":%04X :%04X", conn.RemoteAddr().(*net.TCPAddr).Port, conn.LocalAddr().(*net.TCPAddr).Port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var table []byte
+		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			data, _ := os.ReadFile(f)
+			table = append(table, data...)
+		}
+		if len(table) == 0 {
+			tb.Skip("no /proc/net/tcp")
+		}
+		for _, line := range strings.Split(string(table), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			_, lp, _ := strings.Cut(f[1], ":")
+			_, rp, _ := strings.Cut(f[2], ":")
+			if ":"+lp+" :"+rp != want {
+				continue
+			}
+			if _, rx, _ := strings.Cut(f[4], ":"); strings.Trim(rx, "0") == "" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the server never read the request")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
