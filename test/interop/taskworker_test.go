@@ -196,6 +196,14 @@ func testTaskWorkerSharedQueue(t *testing.T, bin, version string) {
 		return nil
 	})
 
+	// Jobs are completed in Redis before the workers' output reaches us:
+	// wait until every start has been read.
+	eventually(t, 10*time.Second, "every start read", func() error {
+		if got := nw.count(func(l line) bool { return l.Ev == "start" }) + len(w.taskStarts()); got < n {
+			return fmt.Errorf("%d starts read, want %d", got, n)
+		}
+		return nil
+	})
 	runs := map[string]int{}
 	by := map[string]int{}
 	for _, l := range nw.snapshot() {

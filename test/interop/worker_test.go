@@ -208,6 +208,15 @@ func TestMixedFleetSharesJobs(t *testing.T) {
 				}
 				return nil
 			})
+			// A job is completed in Redis before its worker's output lines
+			// reach us: wait until every start line has been read.
+			isStart := func(l line) bool { return l.Ev == "start" }
+			eventually(t, 10*time.Second, "every start line read", func() error {
+				if n := nw.count(isStart) + gw.count(isStart); n < 2*perSide {
+					return fmt.Errorf("%d start lines", n)
+				}
+				return nil
+			})
 			seen := map[string]string{}
 			count := map[string]int{}
 			for who, p := range map[string]*proc{"node": nw, "go": gw} {
@@ -530,6 +539,13 @@ func TestMixedFleetLimits(t *testing.T) {
 // started once.
 func (e *env) checkBoth(t *testing.T, nw, gw *proc, n int) map[string]int {
 	t.Helper()
+	isStart := func(l line) bool { return l.Ev == "start" }
+	eventually(t, 10*time.Second, "every start line read", func() error {
+		if got := nw.count(isStart) + gw.count(isStart); got < n {
+			return fmt.Errorf("%d start lines, want %d", got, n)
+		}
+		return nil
+	})
 	seen := map[string]int{}
 	by := map[string]int{}
 	for who, p := range map[string]*proc{"node": nw, "go": gw} {
