@@ -21,26 +21,58 @@ import (
 type EventType string
 
 // Event types written by BullMQ clients. Any other name (custom events of a
-// QueueEventsProducer, for example) is passed through as is.
+// QueueEventsProducer, for example) is passed through as is. Each constant
+// says which Event fields that type sets besides ID, Time, Type and Fields.
 const (
-	EventAdded            EventType = "added"
-	EventWaiting          EventType = "waiting"
-	EventActive           EventType = "active"
-	EventProgress         EventType = "progress"
-	EventCompleted        EventType = "completed"
-	EventFailed           EventType = "failed"
-	EventDelayed          EventType = "delayed"
-	EventStalled          EventType = "stalled"
+	// EventAdded is written when a job is stored (JobID, Name), whatever
+	// state it goes to.
+	EventAdded EventType = "added"
+	// EventWaiting is written when a job becomes runnable (JobID; Prev on a
+	// promotion, retry or stall).
+	EventWaiting EventType = "waiting"
+	// EventActive is written when a worker takes a job (JobID, Prev).
+	EventActive EventType = "active"
+	// EventProgress is written by a progress update (JobID, Data).
+	EventProgress EventType = "progress"
+	// EventCompleted is written when a job completes (JobID, ReturnValue,
+	// Prev).
+	EventCompleted EventType = "completed"
+	// EventFailed is written when a job fails for good (JobID,
+	// FailedReason, Prev); a failed attempt that will be retried writes none.
+	EventFailed EventType = "failed"
+	// EventDelayed is written for a delayed add or a retry with backoff
+	// (JobID, Delay: the absolute due time).
+	EventDelayed EventType = "delayed"
+	// EventStalled is written when the stalled checker takes a job back
+	// (JobID).
+	EventStalled EventType = "stalled"
+	// EventRetriesExhausted is written with the final "failed" of a job
+	// whose attempts are used up (JobID, AttemptsMade).
 	EventRetriesExhausted EventType = "retries-exhausted"
-	EventRemoved          EventType = "removed"
-	EventDrained          EventType = "drained"
-	EventCleaned          EventType = "cleaned"
-	EventPaused           EventType = "paused"
-	EventResumed          EventType = "resumed"
-	EventDuplicated       EventType = "duplicated"
-	EventDeduplicated     EventType = "deduplicated"
-	EventDebounced        EventType = "debounced"
-	EventWaitingChildren  EventType = "waiting-children"
+	// EventRemoved is written when a job is removed on request (JobID,
+	// Prev: the state it was in); Clean and retention write none.
+	EventRemoved EventType = "removed"
+	// EventDrained is written after a finish that leaves nothing to run
+	// (no field).
+	EventDrained EventType = "drained"
+	// EventCleaned is written once per clean batch (Count).
+	EventCleaned EventType = "cleaned"
+	// EventPaused is written by a global pause (no field).
+	EventPaused EventType = "paused"
+	// EventResumed is written by a global resume (no field).
+	EventResumed EventType = "resumed"
+	// EventDuplicated is written when an add names a custom job id that
+	// already exists (JobID); nothing is added.
+	EventDuplicated EventType = "duplicated"
+	// EventDeduplicated is written on a deduplication hit (JobID: the job
+	// kept, DeduplicationID, DeduplicatedJobID: the job dropped).
+	EventDeduplicated EventType = "deduplicated"
+	// EventDebounced is BullMQ 5's deprecated twin of EventDeduplicated
+	// (JobID, DeduplicationID).
+	EventDebounced EventType = "debounced"
+	// EventWaitingChildren is written when a flow parent starts waiting
+	// for its children (JobID).
+	EventWaitingChildren EventType = "waiting-children"
 )
 
 // Event is one decoded entry of a queue's events stream. Only the fields the
@@ -159,8 +191,10 @@ type QueueEventsOptions struct {
 // XREAD, like the official QueueEvents, and hands each event to a function.
 // It reads on its own connection: for a *redis.Client (single node or
 // Sentinel) or a *redis.ClusterClient it opens a dedicated client with the
-// same options and a pool of one, named "P:<base64(Q)>:qe" as Node names it,
-// so blocking reads never take connections from the shared pool; for other
+// options the client had when NewQueueEvents was called (copied then, so
+// that the live client is never read concurrently) and a pool of one, named
+// "P:<base64(Q)>:qe" as Node names it, so blocking reads never take
+// connections from the shared pool; for other
 // client types it reads through the given client. Missed events are never
 // skipped while Run runs: it resumes from the last accepted id after
 // reconnecting, and a gap left by stream trimming is simply passed over.

@@ -39,6 +39,18 @@ func TestDecodeEvent(t *testing.T) {
 		{"drained", map[string]any{"event": "drained"}, Event{Type: EventDrained}},
 		{"deduplicated", map[string]any{"event": "deduplicated", "jobId": "1", "deduplicationId": "d", "deduplicatedJobId": "9"},
 			Event{Type: EventDeduplicated, JobID: "1", DeduplicationID: "d", DeduplicatedJobID: "9"}},
+		{"active", map[string]any{"event": "active", "jobId": "1", "prev": "waiting"},
+			Event{Type: EventActive, JobID: "1", Prev: "waiting"}},
+		{"stalled", map[string]any{"event": "stalled", "jobId": "1"}, Event{Type: EventStalled, JobID: "1"}},
+		{"removed", map[string]any{"event": "removed", "jobId": "1", "prev": "delayed"},
+			Event{Type: EventRemoved, JobID: "1", Prev: "delayed"}},
+		{"paused", map[string]any{"event": "paused"}, Event{Type: EventPaused}},
+		{"resumed", map[string]any{"event": "resumed"}, Event{Type: EventResumed}},
+		{"duplicated", map[string]any{"event": "duplicated", "jobId": "t-1"}, Event{Type: EventDuplicated, JobID: "t-1"}},
+		{"debounced", map[string]any{"event": "debounced", "jobId": "1", "debounceId": "d"},
+			Event{Type: EventDebounced, JobID: "1", DeduplicationID: "d"}},
+		{"waiting-children", map[string]any{"event": "waiting-children", "jobId": "p"},
+			Event{Type: EventWaitingChildren, JobID: "p"}},
 		{"custom", map[string]any{"event": "my-event", "foo": "bar"}, Event{Type: "my-event"}},
 	}
 	for _, tt := range tests {

@@ -14,15 +14,28 @@ type JobState string
 
 // Job states.
 const (
-	StateWaiting         JobState = "waiting"
-	StateActive          JobState = "active"
-	StateCompleted       JobState = "completed"
-	StateFailed          JobState = "failed"
-	StateDelayed         JobState = "delayed"
-	StatePrioritized     JobState = "prioritized"
-	StatePaused          JobState = "paused"
+	// StateWaiting is a job in the wait list, ready for a worker (or, while
+	// the queue is paused, in the paused list).
+	StateWaiting JobState = "waiting"
+	// StateActive is a job a worker has taken and holds a lock on.
+	StateActive JobState = "active"
+	// StateCompleted is a job that finished successfully and is kept.
+	StateCompleted JobState = "completed"
+	// StateFailed is a job that failed for good and is kept.
+	StateFailed JobState = "failed"
+	// StateDelayed is a job waiting for its due time (a delayed add or a
+	// retry with backoff).
+	StateDelayed JobState = "delayed"
+	// StatePrioritized is a job with a priority, ready for a worker.
+	StatePrioritized JobState = "prioritized"
+	// StatePaused counts the jobs of the paused list; GetJobState reports
+	// such a job as StateWaiting, as the Node package does.
+	StatePaused JobState = "paused"
+	// StateWaitingChildren is a flow parent waiting for its children.
 	StateWaitingChildren JobState = "waiting-children"
-	StateUnknown         JobState = "unknown"
+	// StateUnknown is the state of a job found in no state key, for
+	// example one that does not exist.
+	StateUnknown JobState = "unknown"
 )
 
 // AllStates lists the states GetJobCounts reports when given none, the same

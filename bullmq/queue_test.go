@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -497,58 +498,173 @@ func TestAddBulkTrimsEventsOnce(t *testing.T) {
 	}
 }
 
-// TestConcurrentAdds runs many Adds at once (they share round trips through
-// the client's auto-pipeliner) and checks every job landed once, in the
-// order each goroutine added its own jobs, also across a script cache flush.
+// TestConcurrentAdds runs many Adds at once (they are combined into shared
+// script calls) and checks every job landed once, in the order each
+// goroutine added its own jobs, also across a script cache flush.
 func TestConcurrentAdds(t *testing.T) {
-	for _, noPipe := range []bool{false, true} {
-		t.Run(fmt.Sprintf("NoAutoPipeline=%v", noPipe), func(t *testing.T) {
-			ctx := context.Background()
-			_, c, _ := privateQueue(t)
-			q, err := NewQueue(c, "conc", &QueueOptions{NoAutoPipeline: noPipe})
-			if err != nil {
-				t.Fatal(err)
-			}
-			const workers, each = 20, 50
-			errs := make(chan error, workers)
-			for w := range workers {
-				go func() {
-					for i := range each {
-						if i == each/2 && w == 0 {
-							c.ScriptFlush(ctx) // the others hit NOSCRIPT mid-flight
-						}
-						if _, err := q.Add(ctx, "a", map[string]int{"w": w, "i": i}, &JobOptions{JobID: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
-							errs <- err
-							return
-						}
-					}
-					errs <- nil
-				}()
-			}
-			for range workers {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
+	ctx := context.Background()
+	q, c, _ := privateQueue(t)
+	rec := &scriptKeysRecorder{}
+	c.AddHook(rec)
+	const workers, each = 20, 50
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				if i == each/2 && w == 0 {
+					c.ScriptFlush(ctx) // the others hit NOSCRIPT mid-flight
+				}
+				if _, err := q.Add(ctx, "a", map[string]int{"w": w, "i": i}, &JobOptions{JobID: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+					errs <- err
+					return
 				}
 			}
-			if _, piped := q.scripter().(*redis.AutoPipeliner); piped == noPipe {
-				t.Fatalf("adds ran on %T", q.scripter())
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := c.LRange(ctx, q.keys.wait, 0, -1).Val()
+	if len(ids) != workers*each {
+		t.Fatalf("wait has %d jobs, want %d", len(ids), workers*each)
+	}
+	// LPUSH: the list runs newest first; each goroutine's jobs appear in
+	// its own order.
+	next := make(map[int]int)
+	for i := len(ids) - 1; i >= 0; i-- {
+		var w, k int
+		fmt.Sscanf(ids[i], "w%d-%d", &w, &k)
+		if k != next[w] {
+			t.Fatalf("goroutine %d: job %d before job %d", w, k, next[w])
+		}
+		next[w]++
+	}
+	if n := c.XLen(ctx, q.keys.events).Val(); n != 2*workers*each {
+		t.Fatalf("events = %d, want %d", n, 2*workers*each)
+	}
+	rec.mu.Lock()
+	calls := len(rec.calls)
+	rec.mu.Unlock()
+	if calls >= workers*each {
+		t.Fatalf("%d script calls for %d adds: nothing was combined", calls, workers*each)
+	}
+	t.Logf("%d adds in %d script calls", workers*each, calls)
+}
+
+// gateHook holds every EVALSHA/EVAL while closed, and reports each one it
+// holds on held.
+type gateHook struct {
+	open chan struct{}
+	held chan struct{}
+}
+
+func (g *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (g *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (g *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			g.held <- struct{}{}
+			<-g.open
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestCombinedAddCancel checks the contexts of combined Adds: an Add still
+// waiting for its turn withdraws when its ctx ends (its job is not added),
+// and a leader whose ctx ends while its call is in flight does not fail the
+// jobs of the others it carries.
+func TestCombinedAddCancel(t *testing.T) {
+	ctx := context.Background()
+	q, c, _ := privateQueue(t)
+	// Load the script first: a NOSCRIPT fallback would pass the gate twice.
+	if _, err := q.Add(ctx, "warm", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Del(ctx, q.keys.wait)
+	gate := &gateHook{open: make(chan struct{}), held: make(chan struct{}, 10)}
+	c.AddHook(gate)
+	type result struct {
+		id  string
+		err error
+	}
+	add := func(ctx context.Context, id string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			j, err := q.Add(ctx, "a", nil, &JobOptions{JobID: id})
+			if j != nil {
+				ch <- result{j.ID, err}
+				return
 			}
-			ids := c.LRange(ctx, q.keys.wait, 0, -1).Val()
-			if len(ids) != workers*each {
-				t.Fatalf("wait has %d jobs, want %d", len(ids), workers*each)
+			ch <- result{"", err}
+		}()
+		return ch
+	}
+	waitPending := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			q.adds.mu.Lock()
+			got := len(q.adds.pending)
+			q.adds.mu.Unlock()
+			if got == n {
+				return
 			}
-			// LPUSH: the list runs newest first; each goroutine's jobs
-			// appear in its own order.
-			next := make(map[string]int)
-			for i := len(ids) - 1; i >= 0; i-- {
-				var w, k int
-				fmt.Sscanf(ids[i], "w%d-%d", &w, &k)
-				key := strconv.Itoa(w)
-				if k != next[key] {
-					t.Fatalf("goroutine %d: job %d before job %d", w, k, next[key])
-				}
-				next[key]++
+			if time.Now().After(deadline) {
+				t.Fatalf("pending = %d, want %d", got, n)
 			}
-		})
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	// Two leaders, each alone in its call, held at the gate.
+	first := add(ctx, "first")
+	<-gate.held
+	second := add(ctx, "second")
+	<-gate.held
+	cctx, cancel := context.WithCancel(ctx)
+	withdrawn := add(cctx, "withdrawn")
+	waitPending(1)
+	cancel()
+	if r := <-withdrawn; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("withdrawn add: %+v", r)
+	}
+	waitPending(0)
+
+	lctx, lcancel := context.WithCancel(ctx)
+	leader := add(lctx, "leader") // will lead the next call...
+	waitPending(1)
+	follower := add(ctx, "follower") // ...which carries this one too
+	waitPending(2)
+	gate.open <- struct{}{} // release one of the first two calls
+	<-gate.held             // the leader's call, with both jobs, is at the gate
+	waitPending(0)
+	lcancel()
+	close(gate.open)
+	for name, ch := range map[string]chan result{"first": first, "second": second, "leader": leader, "follower": follower} {
+		if r := <-ch; r.err != nil || r.id != name {
+			t.Fatalf("%s: %+v", name, r)
+		}
+	}
+	got := c.LRange(ctx, q.keys.wait, 0, -1).Val()
+	if len(got) != 4 || !slices.Contains(got, "first") || !slices.Contains(got, "second") {
+		t.Fatalf("wait = %v", got)
+	}
+	if i := slices.Index(got, "follower"); i < 0 || i+1 >= len(got) || got[i+1] != "leader" {
+		t.Fatalf("wait = %v: leader and follower not added together in order", got)
+	}
+	q.adds.mu.Lock()
+	if q.adds.leaders != 0 || len(q.adds.pending) != 0 {
+		t.Errorf("combiner not idle: %d leaders, %d pending", q.adds.leaders, len(q.adds.pending))
+	}
+	q.adds.mu.Unlock()
+	// The combiner is idle again: a new Add leads at once.
+	if _, err := q.Add(ctx, "a", nil, nil); err != nil {
+		t.Fatal(err)
 	}
 }

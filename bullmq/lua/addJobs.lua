@@ -23,7 +23,11 @@
   Returns a flat array {jobId1, status1, jobId2, status2, ...}; status is 0
   for an added job and 1 for a duplicate custom id (nothing added, a
   `duplicated` event written). The id counter is INCRed for every job,
-  duplicates included, as the official package does.
+  duplicates included, as the official package does. Only custom ids are
+  checked for an existing job (automatic ids never name one), as there.
+
+  Go sends several jobs in one call for AddBulk and for concurrent Adds; the
+  state and events are those of adding the jobs one by one, in order.
 ]]
 local rcall = redis.call
 local base = ARGV[1]
