@@ -140,6 +140,30 @@ func TestEventsReplayIsHarmless(t *testing.T) {
 		})
 		final[tk.ID.String()] = got
 	}
+	// The job can finish before the listener has applied all of its events:
+	// wait until the listener's checkpoint reaches the end of the stream,
+	// then take the tasks as they are.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		last, err := e.client.XRevRangeN(e.ctx, "bull:"+e.names.Tasks+":events", "+", "-", 1).Result()
+		if err != nil || len(last) == 0 {
+			t.Fatalf("last event: %v", err)
+		}
+		cp, err := e.store.Checkpoint(e.ctx, "events:bull:"+e.names.Tasks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp == last[0].ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listener checkpoint %q never reached the last event %q", cp, last[0].ID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for id := range final {
+		final[id] = e.get(mustUUID(t, id))
+	}
 	// Replay every event with a second listener from the start.
 	l2, err := dispatch.NewEventsListener(e.client, e.tasks, e.store, dispatch.Queues{Prefix: "bull", Tasks: e.names.Tasks},
 		dispatch.EventsOptions{Logger: e.log})
