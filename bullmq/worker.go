@@ -23,7 +23,10 @@ import (
 //
 // A Worker processes up to Concurrency jobs at once. Each job is fetched
 // with an atomic script that locks it with a token unique to that fetch;
-// finishing a job and fetching the next one is one script call. Locks of
+// finishing a job and fetching the next one is one script call; with
+// Concurrency > 1, the jobs whose processors return while a finish call is
+// in flight are finished (and their next jobs fetched) together by the next
+// call, with the same writes and events as one call per job. Locks of
 // jobs in flight are renewed together every LockDuration/2; a job whose lock
 // is lost has its context cancelled and its result is not written. The
 // stalled checker puts jobs of crashed workers (Go or Node) back to wait.
@@ -43,6 +46,11 @@ type Worker struct {
 	fetches   atomic.Int64 // moveToActive calls, for tests
 
 	moveToActive, moveToFinished, retryJob, extendLocks, moveStalled *script
+	moveToFinishedBatch                                              *script
+
+	// finishReqs feeds the finish batchers (Concurrency > 1 without
+	// NoAutoPipeline); nil otherwise. Set by Run before the slots start.
+	finishReqs chan *finishReq
 
 	fetchSlot chan struct{} // capacity 1: one goroutine fetches or blocks at a time
 	hooks     *hookQueue
@@ -61,12 +69,12 @@ type Worker struct {
 	pipe redis.Scripter // set by Run before the slots start; see scripter
 }
 
-// scripter returns what the hot-path scripts (fetch, finish) run on: with
-// Concurrency > 1, the client's shared auto-pipeliner (go-redis
-// AutoPipeline, unless NoAutoPipeline is set), so that the finish calls of
-// many jobs in flight share round trips and Redis reads them in one go; it
-// halves the CPU per job of both Redis and the worker at concurrency 50.
-// Otherwise, or for clients without one (Ring), the client itself.
+// scripter returns what the per-job scripts (fetch, retry, and finish when
+// not batched) run on: with Concurrency > 1, the client's shared
+// auto-pipeliner (go-redis AutoPipeline, unless NoAutoPipeline is set), so
+// that the calls of many jobs in flight share round trips and Redis reads
+// them in one go. Otherwise, or for clients without one (Ring), the client
+// itself. Batched finishes (finishbatch.go) run on the client.
 func (w *Worker) scripter() redis.Scripter { return w.pipe }
 
 // initScripter picks the scripter; Run calls it before starting the slots.
@@ -97,23 +105,24 @@ func NewWorker(client redis.UniversalClient, queueName string, processor Process
 		return nil, err
 	}
 	return &Worker{
-		client:         client,
-		keys:           newKeys(o.Prefix, queueName),
-		processor:      processor,
-		opts:           o,
-		log:            o.Logger,
-		rnd:            defaultRand,
-		id:             uuid.NewString(),
-		moveToActive:   loadScript("moveToActive", "worker"),
-		moveToFinished: loadScript("moveToFinished", "worker"),
-		retryJob:       loadScript("retryJob", "worker"),
-		extendLocks:    loadScript("extendLocks"),
-		moveStalled:    loadScript("moveStalledJobsToWait"),
-		fetchSlot:      make(chan struct{}, 1),
-		hooks:          newHookQueue(o.Logger),
-		stopped:        make(chan struct{}),
-		done:           make(chan struct{}),
-		inflight:       make(map[string]*activeJob),
+		client:              client,
+		keys:                newKeys(o.Prefix, queueName),
+		processor:           processor,
+		opts:                o,
+		log:                 o.Logger,
+		rnd:                 defaultRand,
+		id:                  uuid.NewString(),
+		moveToActive:        loadScript("moveToActive", "worker"),
+		moveToFinished:      loadScript("moveToFinished", "worker", "finish"),
+		moveToFinishedBatch: loadScript("moveToFinishedBatch", "worker", "finish"),
+		retryJob:            loadScript("retryJob", "worker"),
+		extendLocks:         loadScript("extendLocks"),
+		moveStalled:         loadScript("moveStalledJobsToWait"),
+		fetchSlot:           make(chan struct{}, 1),
+		hooks:               newHookQueue(o.Logger),
+		stopped:             make(chan struct{}),
+		done:                make(chan struct{}),
+		inflight:            make(map[string]*activeJob),
 	}, nil
 }
 
@@ -168,6 +177,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	w.initScripter()
+	stopBatchers := func() {}
+	if w.opts.Concurrency > 1 && !w.opts.NoAutoPipeline {
+		stopBatchers = w.startFinishBatchers()
+	}
 	w.log.Debug("bullmq: worker running", "queue", w.keys.queue, "worker", w.id, "concurrency", w.opts.Concurrency)
 	var slots sync.WaitGroup
 	for range w.opts.Concurrency {
@@ -175,6 +188,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer slots.Done(); w.slot(jobsCtx) }()
 	}
 	slots.Wait()
+	stopBatchers()
 
 	close(watchDone)
 	cancelBg()
@@ -613,6 +627,11 @@ func (w *Worker) fail(job *Job, cause error, stack string) *Job {
 func (w *Worker) finish(job *Job, target, value, stackJSON string, keep keepPolicy) (next *Job, ok bool) {
 	fetchNext := !w.isStopped()
 	token := w.newToken()
+	if w.finishReqs != nil {
+		if next, finished, ok := w.finishBatched(job, target, value, stackJSON, keep, fetchNext, token); ok {
+			return next, finished
+		}
+	}
 	targetKey := w.keys.completed
 	if target == "failed" {
 		targetKey = w.keys.failed
@@ -620,6 +639,10 @@ func (w *Worker) finish(job *Job, target, value, stackJSON string, keep keepPoli
 	args := []any{w.keys.base, job.ID, w.opts.Clock().UnixMilli(), job.Token, target, value, stackJSON,
 		keep.Count, keep.Age.Milliseconds(), keep.Limit, job.Opts.Attempts, boolArg(fetchNext)}
 	args = append(args, w.fetchArgs(token)...)
+	if job.decodeErr == nil {
+		// The deduplication id as fetched: saves the script an HGET.
+		args = append(args, "1", job.DeduplicationID)
+	}
 	keys := w.fetchKeys(targetKey, w.keys.job(job.ID))
 	return w.runFinish(w.moveToFinished, "finish ("+target+")", job, keys, args, token)
 }
@@ -658,6 +681,13 @@ func (w *Worker) runFinish(s *script, op string, job *Job, keys []string, args [
 		w.reportError(fmt.Errorf("%s job %s: %w", op, job.ID, err))
 		return nil, false
 	}
+	return w.finishReply(op, job, reply, token)
+}
+
+// finishReply decodes the reply of a finishing script (or of one entry of
+// moveToFinishedBatch): ok reports whether the job was finished, next is
+// the fetched next job, if any.
+func (w *Worker) finishReply(op string, job *Job, reply any, token string) (next *Job, ok bool) {
 	switch r := reply.(type) {
 	case int64:
 		if r < 0 {
@@ -669,6 +699,9 @@ func (w *Worker) runFinish(s *script, op string, job *Job, keys []string, args [
 			return nil, false
 		}
 		return nil, true
+	case error: // an entry of moveToFinishedBatch that raised an error
+		w.reportError(fmt.Errorf("%s job %s: %w", op, job.ID, r))
+		return nil, false
 	case []any:
 		res, err := w.parseFetch(r, token)
 		if err != nil {

@@ -31,6 +31,7 @@ func BenchmarkWorker(b *testing.B) {
 			var done atomic.Int64
 			finished := make(chan struct{})
 			redisCPU0 := redisCPU(b, e)
+			calls0, evalUs0 := redisCalls(b, e)
 			var ru0 syscall.Rusage
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 			b.ResetTimer()
@@ -54,11 +55,41 @@ func BenchmarkWorker(b *testing.B) {
 			goCPU := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 			b.ReportMetric(float64(goCPU.Microseconds())/float64(b.N), "go-cpu-us/job")
 			b.ReportMetric((redisCPU(b, e)-redisCPU0)*1e6/float64(b.N), "redis-cpu-us/job")
+			calls1, evalUs1 := redisCalls(b, e)
+			b.ReportMetric(float64(calls1-calls0)/float64(b.N), "redis-cmds/job")
+			b.ReportMetric(float64(evalUs1-evalUs0)/float64(b.N), "evalsha-us/job")
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			_ = w.Close(ctx)
 		})
 	}
+}
+
+// redisCalls returns the server's total command calls (script calls and the
+// commands they run) and the microseconds spent in EVALSHA, from INFO
+// commandstats. Figures are server-wide: use a private server for exact ones.
+func redisCalls(b *testing.B, e *workerEnv) (calls, evalUs int64) {
+	info, err := e.client.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch {
+			case k == "calls" && name != "cmdstat_evalsha":
+				calls += n
+			case k == "usec" && name == "cmdstat_evalsha":
+				evalUs += n
+			}
+		}
+	}
+	return calls, evalUs
 }
 
 // redisCPU returns the Redis server's used CPU seconds (user + sys).

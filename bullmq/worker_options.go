@@ -79,7 +79,11 @@ type WorkerOptions struct {
 	BackoffStrategy BackoffFunc
 	// NoAutoPipeline stops a worker with Concurrency > 1 from sending its
 	// fetch and finish scripts through the client's shared go-redis
-	// AutoPipeline (created on first use and owned by the client).
+	// AutoPipeline (created on first use and owned by the client), and from
+	// finishing the jobs that complete close together in one script call
+	// (moveToFinishedBatch, which writes exactly what as many
+	// moveToFinished calls would): each job is then finished by a call of
+	// its own.
 	NoAutoPipeline bool
 	// Logger receives diagnostics. Defaults to slog.Default().
 	Logger *slog.Logger

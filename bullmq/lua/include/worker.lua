@@ -5,14 +5,32 @@
 
   The key table `k` passed to the helpers has the fields
   wait, active, prioritized, events, limiter, delayed, paused, meta, pc,
-  marker, stalled (all full key names of one queue).
+  marker, stalled (all full key names of one queue). It also caches, for the
+  rest of one script call, what a helper learnt and nothing in these
+  scripts changes: the meta fields (metaFields), "no delayed job due at
+  now" (noneDueAt) and "marker member 0 is set" (markerSet). A batch
+  (moveToFinishedBatch) thus reads them once, with the same results.
 ]]
+
+-- addMarker makes marker member "0" (score 0) wake blocked workers. Once
+-- set, no worker script removes it, so later calls of the same script call
+-- skip it: the ZADD would change nothing.
+local function addMarker(k)
+  if not k.markerSet then
+    redis.call("ZADD", k.marker, 0, "0")
+    k.markerSet = true
+  end
+end
 
 -- queueFlags reads, in one HMGET, the meta fields a fetch depends on:
 -- paused (field exists), maxed (global concurrency reached), the global rate
 -- limit, the global concurrency and the events cap (written when missing).
 local function queueFlags(k)
-  local m = redis.call("HMGET", k.meta, "paused", "concurrency", "max", "duration", "opts.maxLenEvents")
+  local m = k.metaFields
+  if not m then
+    m = redis.call("HMGET", k.meta, "paused", "concurrency", "max", "duration", "opts.maxLenEvents")
+    k.metaFields = m
+  end
   local paused = m[1] ~= false
   local concurrency = tonumber(m[2])
   local maxed = false
@@ -23,6 +41,7 @@ local function queueFlags(k)
   if not maxEv then
     maxEv = 10000
     redis.call("HSET", k.meta, "opts.maxLenEvents", maxEv)
+    m[5] = tostring(maxEv)
   end
   return paused, maxed, tonumber(m[3]), tonumber(m[4]), concurrency, maxEv
 end
@@ -65,7 +84,15 @@ end
 -- promoteDelayed moves up to 1000 due delayed jobs to wait (paused list while
 -- the queue is paused) or to prioritized, with a `waiting` event each.
 local function promoteDelayed(k, base, now, paused, maxed, maxEv)
+  if k.noneDueAt == now then
+    return
+  end
   local ids = redis.call("ZRANGEBYSCORE", k.delayed, 0, (now + 1) * 4096 - 1, "LIMIT", 0, 1000)
+  if #ids < 1000 then
+    -- All due jobs are promoted below; none becomes due at the same now
+    -- within this script call.
+    k.noneDueAt = now
+  end
   if #ids == 0 then
     return
   end
@@ -86,7 +113,7 @@ local function promoteDelayed(k, base, now, paused, maxed, maxEv)
     redis.call("HSET", jobKey, "delay", 0)
   end
   if not paused and not maxed then
-    redis.call("ZADD", k.marker, 0, "0")
+    addMarker(k)
   end
 end
 
@@ -107,9 +134,16 @@ local function checkLock(k, jobKey, id, token)
 end
 
 -- fetchJob is the atomic "take the next job" step. It returns the tuple
--- {jobFields or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs}.
-local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName)
-  local paused, maxed, metaMax, metaDur, concurrency, maxEv = queueFlags(k)
+-- {jobFields or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs}. flags,
+-- when given, is the {queueFlags(k)} result of the calling script, still
+-- valid (nothing it depends on changed since): it saves reading meta twice.
+local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName, flags)
+  local paused, maxed, metaMax, metaDur, concurrency, maxEv
+  if flags then
+    paused, maxed, metaMax, metaDur, concurrency, maxEv = flags[1], flags[2], flags[3], flags[4], flags[5], flags[6]
+  else
+    paused, maxed, metaMax, metaDur, concurrency, maxEv = queueFlags(k)
+  end
   promoteDelayed(k, base, now, paused, maxed, maxEv)
 
   local max, dur = limMax, limDur
@@ -170,7 +204,7 @@ local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName)
   local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
   local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
   if ready and not nowMaxed then
-    redis.call("ZADD", k.marker, 0, "0")
+    addMarker(k)
   else
     setDelayMarker(k)
   end

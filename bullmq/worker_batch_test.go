@@ -1,0 +1,142 @@
+package bullmq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestFinishBatchWritesAsSingle checks that finishing jobs in batches
+// (Concurrency > 1) writes the same job hashes, dedup keys, sets and events
+// as finishing them one call at a time (Concurrency 1, NoAutoPipeline).
+func TestFinishBatchWritesAsSingle(t *testing.T) {
+	snap := func(t *testing.T, conc int, noBatch bool) map[string]any {
+		e := newWorkerEnv(t, "w-batch")
+		ctx := context.Background()
+		const n = 24
+		ids := make([]string, n)
+		for i := range n {
+			o := &JobOptions{Attempts: 1}
+			if i%5 == 0 {
+				o.RemoveOnComplete = RemoveAll()
+				o.RemoveOnFail = RemoveAll()
+			}
+			ids[i] = e.add("j", i, o).ID
+			if i%4 == 0 {
+				deid := fmt.Sprintf("d%d", i)
+				if err := e.client.HSet(ctx, e.k.job(ids[i]), "deid", deid).Err(); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.client.Set(ctx, e.k.base+"de:"+deid, ids[i], 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var done atomic.Int64
+		e.startWorker(func(_ context.Context, j *Job) (any, error) {
+			var i int
+			if err := json.Unmarshal(j.Data, &i); err != nil {
+				return nil, err
+			}
+			if i%3 == 0 {
+				return nil, errors.New("boom")
+			}
+			return map[string]int{"i": i}, nil
+		}, &WorkerOptions{Concurrency: conc, NoAutoPipeline: noBatch,
+			OnCompleted: func(*Job, json.RawMessage) { done.Add(1) },
+			OnFailed:    func(*Job, error) { done.Add(1) }})
+		waitFor(t, 20*time.Second, "all jobs finished", func() bool { return done.Load() == n })
+		out := map[string]any{}
+		for i, id := range ids {
+			h, err := e.client.HGetAll(ctx, e.k.job(id)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"timestamp", "processedOn", "finishedOn", "pb"} {
+				if _, ok := h[f]; ok {
+					h[f] = "set"
+				}
+			}
+			if st, ok := h["stacktrace"]; ok && st != "" {
+				h["stacktrace"] = "set"
+			}
+			out[fmt.Sprintf("job %d", i)] = h
+			if i%4 == 0 {
+				out[fmt.Sprintf("dedup %d", i)] = e.client.Exists(ctx, e.k.base+fmt.Sprintf("de:d%d", i)).Val()
+			}
+		}
+		for _, set := range []string{e.k.completed, e.k.failed} {
+			m, err := e.client.ZRange(ctx, set, 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sort.Strings(m)
+			out[set[len(e.k.base):]] = len(m)
+		}
+		counts := map[string]int{}
+		for _, ev := range e.events() {
+			if ev["event"] != "drained" {
+				counts[ev["event"]]++
+			}
+		}
+		out["events"] = counts
+		out["active"] = e.client.LLen(ctx, e.k.active).Val()
+		return out
+	}
+	single := snap(t, 1, true)
+	for _, conc := range []int{1, 4, 16} {
+		got := snap(t, conc, false)
+		if !reflect.DeepEqual(got, single) {
+			t.Errorf("concurrency %d: state differs from the single-call path:\n got %v\nwant %v", conc, got, single)
+		}
+	}
+}
+
+// TestFinishBatchEntryError checks that an error raised while finishing one
+// job of a batch fails that job's finish only.
+func TestFinishBatchEntryError(t *testing.T) {
+	e := newWorkerEnv(t, "w-batch-err")
+	ctx := context.Background()
+	const n = 30
+	bad := ""
+	for i := range n {
+		id := e.add("j", i, nil).ID
+		if i == n/2 {
+			bad = id
+			// SCARD on a string raises WRONGTYPE inside the finish script.
+			if err := e.client.Set(ctx, e.k.job(id)+":dependencies", "x", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var completed, errs atomic.Int64
+	release := make(chan struct{})
+	e.startWorker(func(ctx context.Context, j *Job) (any, error) {
+		select { // hold the jobs so that they finish together
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "ok", nil
+	}, &WorkerOptions{Concurrency: n,
+		OnCompleted: func(*Job, json.RawMessage) { completed.Add(1) },
+		OnError:     func(error) { errs.Add(1) }})
+	waitFor(t, 10*time.Second, "all jobs active", func() bool { return e.client.LLen(ctx, e.k.active).Val() == n })
+	close(release)
+	waitFor(t, 10*time.Second, "other jobs completed", func() bool { return completed.Load() == n-1 })
+	waitFor(t, 10*time.Second, "error reported", func() bool { return errs.Load() >= 1 })
+	if got := e.client.ZCard(ctx, e.k.completed).Val(); got != n-1 {
+		t.Errorf("completed set has %d jobs, want %d", got, n-1)
+	}
+	if st := e.state(bad); st != StateActive {
+		t.Errorf("job whose finish failed is %s, want active", st)
+	}
+	if err := e.client.Del(ctx, e.k.job(bad)+":dependencies").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
