@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -27,6 +28,33 @@ func (q *Queue) GetJob(ctx context.Context, id string) (*Job, error) {
 	}
 	j.client, j.keys = q.client, q.keys
 	return j, nil
+}
+
+// GetJobAttempts returns how many attempts of job id were made (atm, or
+// the legacy attemptsMade) and started (ats), with one HMGET that does not
+// read the job's data. It fails with ErrJobNotFound when the job hash does
+// not exist.
+func (q *Queue) GetJobAttempts(ctx context.Context, id string) (made, started int, err error) {
+	if err := q.checkOpen("get job attempts"); err != nil {
+		return 0, 0, err
+	}
+	v, err := q.client.HMGet(ctx, q.keys.job(id), "atm", "attemptsMade", "ats", "name").Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("get attempts of job %s in queue %s: %w", id, q.name, err)
+	}
+	if v[3] == nil { // every job hash has a name
+		return 0, 0, fmt.Errorf("get attempts of job %s in queue %s: %w", id, q.name, ErrJobNotFound)
+	}
+	num := func(x any) int {
+		s, _ := x.(string)
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	made = num(v[0])
+	if v[0] == nil {
+		made = num(v[1])
+	}
+	return made, num(v[2]), nil
 }
 
 // GetJobState returns the state of job id, tested in the Node package's

@@ -61,6 +61,7 @@ type ResultsOptions struct {
 // active for the stalled checker to give back: no result is lost.
 type ResultConsumer struct {
 	client redis.UniversalClient
+	tasks  *bullmq.Queue // the task queue: attempts of a task's job
 	store  task.Store
 	names  Queues
 	o      ResultsOptions
@@ -103,7 +104,12 @@ func NewResultConsumer(client redis.UniversalClient, store task.Store, names Que
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &ResultConsumer{client: client, store: store, names: names.withDefaults(), o: o,
+	names = names.withDefaults()
+	tasks, err := bullmq.NewQueue(client, names.Tasks, &bullmq.QueueOptions{Prefix: names.Prefix, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("new result consumer: %w", err)
+	}
+	return &ResultConsumer{client: client, tasks: tasks, store: store, names: names, o: o,
 		log: o.Logger.With("loop", "results")}, nil
 }
 
@@ -184,6 +190,14 @@ func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, err
 func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r Result) (string, error) {
 	now := c.o.Now()
 	o := r.outcome()
+	// The result does not say which attempt produced it; the task's job
+	// does. A worker posts its result while the attempt runs (atm not yet
+	// counted, ats counted), so the larger of the two is the attempt. The
+	// events listener may not have applied that attempt's start yet, and
+	// once the task is finished it no longer can.
+	if made, started, err := c.tasks.GetJobAttempts(ctx, id.String()); err == nil {
+		o.Attempts = max(made, started)
+	}
 	change := task.MarkCompleted(id, o, now)
 	if r.Status == ResultFailed {
 		change = task.MarkFailed(id, o, now)

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -202,4 +203,33 @@ func TestResultConsumerShutdownKeepsHeldResults(t *testing.T) {
 	}
 	e.run("second consumer", second)
 	e.waitStatus(tk.ID, task.StatusCompleted)
+}
+
+// TestResultCarriesTheJobsAttempts: a worker posts its final result while
+// the last attempt runs, possibly before the events listener applied that
+// attempt's start; the task still ends with the attempt count of its job.
+func TestResultCarriesTheJobsAttempts(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, dispatch.EnqueuerOptions{})
+			tk := e.create(1)[0]
+			// Attempt 3 is running: two made, three started. No listener runs.
+			if err := e.client.HSet(e.ctx, "bull:"+e.names.Tasks+":"+tk.ID.String(), "atm", "2", "ats", "3").Err(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := dispatch.NewResultConsumer(e.client, e.store, e.names, dispatch.ResultsOptions{Logger: e.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := json.Marshal(map[string]any{"taskId": tk.ID.String(), "workerId": "w", "status": "failed",
+				"result": nil, "errorMessage": "always fails", "executionTime": 5})
+			if _, err := c.Process(e.ctx, &bullmq.Job{ID: "r1", Data: data}); err != nil {
+				t.Fatal(err)
+			}
+			got := e.get(tk.ID)
+			if got.Status != task.StatusFailed || got.Attempts != 3 {
+				t.Fatalf("task = %s, want failed after 3 attempts", describe(got))
+			}
+		})
+	}
 }
