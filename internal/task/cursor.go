@@ -56,3 +56,27 @@ const (
 	DefaultListLimit = 50
 	MaxListLimit     = 200
 )
+
+// limit is the page size of q: Limit, or DefaultListLimit when 0.
+func (q ListQuery) limit() int {
+	if q.Limit <= 0 {
+		return DefaultListLimit
+	}
+	return q.Limit
+}
+
+// FetchLimit is how many rows a Store reads for q: one more than the page
+// size, to learn whether another page follows.
+func (q ListQuery) FetchLimit() int { return q.limit() + 1 }
+
+// Page trims rows read with FetchLimit to q's page size and returns the
+// cursor of the next page, nil when rows held no more than a page.
+func (q ListQuery) Page(rows []*Task) ([]*Task, *Cursor) {
+	n := q.limit()
+	if len(rows) <= n {
+		return rows, nil
+	}
+	rows = rows[:n]
+	last := rows[n-1]
+	return rows, &Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+}

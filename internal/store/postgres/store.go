@@ -99,23 +99,20 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*task.Task, error) {
 // first, strictly after q.After, and the cursor of the next page (nil on the
 // last page). It seeks on the (created_at, id) index; it never uses OFFSET.
 func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, *task.Cursor, error) {
-	limit := q.Limit
-	if limit <= 0 {
-		limit = task.DefaultListLimit
-	}
+	limit := q.FetchLimit()
 	var (
 		rows pgx.Rows
 		err  error
 	)
 	switch {
 	case q.Status == nil && q.After == nil:
-		rows, err = s.pool.Query(ctx, listAll, limit+1)
+		rows, err = s.pool.Query(ctx, listAll, limit)
 	case q.Status == nil:
-		rows, err = s.pool.Query(ctx, listAllAfter, utc(q.After.CreatedAt), q.After.ID, limit+1)
+		rows, err = s.pool.Query(ctx, listAllAfter, utc(q.After.CreatedAt), q.After.ID, limit)
 	case q.After == nil:
-		rows, err = s.pool.Query(ctx, listStatus, string(*q.Status), limit+1)
+		rows, err = s.pool.Query(ctx, listStatus, string(*q.Status), limit)
 	default:
-		rows, err = s.pool.Query(ctx, listStatusAfter, string(*q.Status), utc(q.After.CreatedAt), q.After.ID, limit+1)
+		rows, err = s.pool.Query(ctx, listStatusAfter, string(*q.Status), utc(q.After.CreatedAt), q.After.ID, limit)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tasks: %w", err)
@@ -124,12 +121,8 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, *task
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tasks: %w", err)
 	}
-	if len(tasks) <= limit {
-		return tasks, nil, nil
-	}
-	tasks = tasks[:limit]
-	last := tasks[limit-1]
-	return tasks, &task.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, nil
+	page, next := q.Page(tasks)
+	return page, next, nil
 }
 
 // ListOldest returns up to limit tasks in status st, oldest first.
