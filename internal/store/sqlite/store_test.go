@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,55 +122,16 @@ func TestTwoStoresOneFile(t *testing.T) {
 	}
 }
 
-// BenchmarkCreate measures concurrent task inserts with ~50 goroutines.
+// BenchmarkCreate measures concurrent inserts with ~50 goroutines.
 func BenchmarkCreate(b *testing.B) {
 	s := open(b, testenv.SQLitePath(b))
 	defer s.Close()
-	b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0)))
-	var n atomic.Int64
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			at := now.Add(time.Duration(i) * time.Microsecond)
-			t := &task.Task{ID: uuid.Must(uuid.NewV7()), Code: "print(1)", Prompt: "run it",
-				Timeout: task.DefaultTimeoutMs, Status: task.StatusPending, CreatedAt: at, UpdatedAt: at}
-			if err := s.Create(b.Context(), t); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	storetest.BenchCreate(b, s, false)
 }
 
-// BenchmarkCreateQueued measures what POST /tasks does to the store with ~50
-// goroutines: insert a pending task, then mark it queued.
+// BenchmarkCreateQueued measures concurrent inserts each followed by MarkQueued with ~50 goroutines.
 func BenchmarkCreateQueued(b *testing.B) {
 	s := open(b, testenv.SQLitePath(b))
 	defer s.Close()
-	b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0)))
-	var n atomic.Int64
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := n.Add(1)
-			at := now.Add(time.Duration(i) * time.Microsecond)
-			t := &task.Task{ID: uuid.Must(uuid.NewV7()), Code: "print(1)", Prompt: "run it",
-				Timeout: task.DefaultTimeoutMs, Status: task.StatusPending, CreatedAt: at, UpdatedAt: at}
-			if err := s.Create(b.Context(), t); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := s.Apply(b.Context(), task.MarkQueued(t.ID, at)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	storetest.BenchCreate(b, s, true)
 }
