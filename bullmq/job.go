@@ -105,6 +105,66 @@ type Job struct {
 	decodeErr error
 }
 
+// jobHash holds the fields of a job hash that parseJob reads, with whether
+// the ones whose absence matters were present.
+type jobHash struct {
+	name, data, opts, pb, failedReason, parentKey, rjk, deid, defa    string
+	timestamp, processedOn, finishedOn, delay, priority               string
+	atm, attemptsMade, ats, stc, returnValue, progress, parent, trace string
+
+	hasData, hasAtm, hasReturnValue, hasProgress, hasParent bool
+}
+
+// set records field k of the hash; unknown fields are ignored.
+func (h *jobHash) set(k, v string) {
+	switch k {
+	case "name":
+		h.name = v
+	case "data":
+		h.data, h.hasData = v, true
+	case "opts":
+		h.opts = v
+	case "pb":
+		h.pb = v
+	case "failedReason":
+		h.failedReason = v
+	case "parentKey":
+		h.parentKey = v
+	case "rjk":
+		h.rjk = v
+	case "deid":
+		h.deid = v
+	case "defa":
+		h.defa = v
+	case "timestamp":
+		h.timestamp = v
+	case "processedOn":
+		h.processedOn = v
+	case "finishedOn":
+		h.finishedOn = v
+	case "delay":
+		h.delay = v
+	case "priority":
+		h.priority = v
+	case "atm":
+		h.atm, h.hasAtm = v, true
+	case "attemptsMade":
+		h.attemptsMade = v
+	case "ats":
+		h.ats = v
+	case "stc":
+		h.stc = v
+	case "returnvalue":
+		h.returnValue, h.hasReturnValue = v, true
+	case "progress":
+		h.progress, h.hasProgress = v, true
+	case "parent":
+		h.parent, h.hasParent = v, true
+	case "stacktrace":
+		h.trace = v
+	}
+}
+
 // parseJob builds a Job from the fields of its hash, with Node's parsing
 // rules (protocol 5.12). An empty map means the job does not exist: it
 // returns ErrJobNotFound.
@@ -112,47 +172,71 @@ func parseJob(id string, h map[string]string) (*Job, error) {
 	if len(h) == 0 {
 		return nil, fmt.Errorf("parse job %s: %w", id, ErrJobNotFound)
 	}
+	var jh jobHash
+	for k, v := range h {
+		jh.set(k, v)
+	}
+	return jh.job(id)
+}
+
+// parseJobFlat is parseJob for the flat [field, value, …] array HGETALL
+// returns inside a script. Non-string entries read as "".
+func parseJobFlat(id string, flat []any) (*Job, error) {
+	if len(flat) < 2 {
+		return nil, fmt.Errorf("parse job %s: %w", id, ErrJobNotFound)
+	}
+	var jh jobHash
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		jh.set(k, v)
+	}
+	return jh.job(id)
+}
+
+// job builds the Job of id from its hash fields.
+func (h *jobHash) job(id string) (*Job, error) {
 	j := &Job{
 		ID:              id,
-		Name:            h["name"],
+		Name:            h.name,
 		Data:            json.RawMessage("{}"),
-		ProcessedBy:     h["pb"],
-		FailedReason:    h["failedReason"],
-		ParentKey:       h["parentKey"],
-		RepeatJobKey:    h["rjk"],
-		DeduplicationID: h["deid"],
-		DeferredFailure: h["defa"],
+		ProcessedBy:     h.pb,
+		FailedReason:    h.failedReason,
+		ParentKey:       h.parentKey,
+		RepeatJobKey:    h.rjk,
+		DeduplicationID: h.deid,
+		DeferredFailure: h.defa,
 	}
-	if v, ok := h["data"]; ok && v != "" {
-		j.Data = json.RawMessage(v)
+	if h.hasData && h.data != "" {
+		j.Data = json.RawMessage(h.data)
 	}
-	if v := h["opts"]; v != "" {
-		if err := j.Opts.UnmarshalJSON([]byte(v)); err != nil {
+	if h.opts != "" {
+		if err := j.Opts.UnmarshalJSON([]byte(h.opts)); err != nil {
 			return nil, fmt.Errorf("parse job %s: %w", id, err)
 		}
 	}
-	j.Timestamp = msField(h["timestamp"])
-	j.ProcessedOn = msField(h["processedOn"])
-	j.FinishedOn = msField(h["finishedOn"])
-	j.Delay = time.Duration(intField(h["delay"])) * time.Millisecond
-	j.Priority = int(intField(h["priority"]))
-	if v, ok := h["atm"]; ok {
-		j.AttemptsMade = int(intField(v))
+	j.Timestamp = msField(h.timestamp)
+	j.ProcessedOn = msField(h.processedOn)
+	j.FinishedOn = msField(h.finishedOn)
+	j.Delay = time.Duration(intField(h.delay)) * time.Millisecond
+	j.Priority = int(intField(h.priority))
+	if h.hasAtm {
+		j.AttemptsMade = int(intField(h.atm))
 	} else {
-		j.AttemptsMade = int(intField(h["attemptsMade"]))
+		j.AttemptsMade = int(intField(h.attemptsMade))
 	}
-	j.AttemptsStarted = int(intField(h["ats"]))
-	j.StalledCount = int(intField(h["stc"]))
-	if v, ok := h["returnvalue"]; ok {
-		j.ReturnValue = jsonOrString(v)
+	j.AttemptsStarted = int(intField(h.ats))
+	j.StalledCount = int(intField(h.stc))
+	if h.hasReturnValue {
+		j.ReturnValue = jsonOrString(h.returnValue)
 	}
-	if v, ok := h["progress"]; ok && v != "" {
-		j.Progress = jsonOrString(v)
+	if h.hasProgress && h.progress != "" {
+		j.Progress = jsonOrString(h.progress)
 	}
-	if v, ok := h["parent"]; ok && v != "" {
-		j.Parent = jsonOrString(v)
+	if h.hasParent && h.parent != "" {
+		j.Parent = jsonOrString(h.parent)
 	}
-	if v := h["stacktrace"]; v != "" {
+	if v := h.trace; v != "" {
 		var st []string
 		if err := json.Unmarshal([]byte(v), &st); err == nil {
 			j.Stacktrace = st
@@ -167,18 +251,6 @@ func parseJob(id string, h map[string]string) (*Job, error) {
 		}
 	}
 	return j, nil
-}
-
-// parseJobFlat is parseJob for the flat [field, value, …] array HGETALL
-// returns inside a script.
-func parseJobFlat(id string, flat []any) (*Job, error) {
-	h := make(map[string]string, len(flat)/2)
-	for i := 0; i+1 < len(flat); i += 2 {
-		k, _ := flat[i].(string)
-		v, _ := flat[i+1].(string)
-		h[k] = v
-	}
-	return parseJob(id, h)
 }
 
 // msField parses a decimal ms timestamp; "" or garbage gives the zero time.

@@ -409,6 +409,16 @@ func (o JobOptions) MarshalJSON() ([]byte, error) {
 // keys with an unexpected shape (for example a string "attempts") are kept
 // raw in Extra instead of failing the whole decode, and so are unknown keys.
 func (o *JobOptions) UnmarshalJSON(b []byte) error {
+	if o.decodeFast(b) {
+		return nil
+	}
+	return o.decodeGeneric(b)
+}
+
+// decodeGeneric is the general path of UnmarshalJSON, for any valid input;
+// decodeFast (options_decode.go) handles the common shapes faster and must
+// give the same result.
+func (o *JobOptions) decodeGeneric(b []byte) error {
 	*o = JobOptions{}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
