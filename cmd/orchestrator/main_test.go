@@ -100,7 +100,9 @@ func start(tb testing.TB, dir string, vars ...string) *process {
 	p.cmd.Dir = dir
 	// A private queue key prefix, so that a binary wired to Redis never
 	// touches another test's (or a real) queue.
-	env := []string{fmt.Sprintf("PORT=%d", port), "LOG_FORMAT=json", "QUEUE_PREFIX=" + testenv.UniqueName(tb, "orchtest")}
+	prefix := testenv.UniqueName(tb, "orchtest")
+	testenv.CleanRedisKeys(tb, prefix+":*")
+	env := []string{fmt.Sprintf("PORT=%d", port), "LOG_FORMAT=json", "QUEUE_PREFIX=" + prefix}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		env = append(env, "REDIS_URL="+u)
 	}

@@ -21,6 +21,7 @@ import (
 func TestClaudeExecutorEndToEnd(t *testing.T) {
 	client := testenv.RedisClient(t)
 	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	fake, err := filepath.Abs("../../internal/executor/testdata/fake-claude")
 	if err != nil {
@@ -61,6 +62,7 @@ func TestClaudeExecutorEndToEnd(t *testing.T) {
 func TestAnthropicExecutorEndToEnd(t *testing.T) {
 	client := testenv.RedisClient(t)
 	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -87,6 +89,7 @@ func TestAnthropicExecutorEndToEnd(t *testing.T) {
 func TestDemoAgent(t *testing.T) {
 	client := testenv.RedisClient(t)
 	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	script, err := filepath.Abs("../../examples/demo-agent/demo-agent.sh")
 	if err != nil {

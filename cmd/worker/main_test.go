@@ -181,6 +181,7 @@ func countLines(t *testing.T, path string) int {
 func TestSIGKILLMidTaskIsRecovered(t *testing.T) {
 	client := testenv.RedisClient(t)
 	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	argv, runLog := agentScript(t, "2")
 
@@ -232,6 +233,7 @@ func countLinesIfExists(path string) int {
 func TestSIGTERMLetsRunningTasksFinish(t *testing.T) {
 	client := testenv.RedisClient(t)
 	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	argv, runLog := agentScript(t, "1")
 

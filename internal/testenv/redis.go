@@ -208,3 +208,31 @@ func tail(b []byte) string {
 	}
 	return string(b)
 }
+
+// CleanRedisKeys deletes, at the test's cleanup, every key of the shared
+// Redis that matches one of patterns (SCAN MATCH syntax), for tests whose
+// keys are made by processes they start (queues named with UniqueName).
+// It is best effort: without a reachable Redis it does nothing.
+func CleanRedisKeys(tb testing.TB, patterns ...string) {
+	tb.Helper()
+	opts := redisOptions(tb)
+	tb.Cleanup(func() {
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, p := range patterns {
+			iter := c.Scan(ctx, 0, p, 500).Iterator()
+			var batch []string
+			for iter.Next(ctx) {
+				if batch = append(batch, iter.Val()); len(batch) == 500 {
+					c.Del(ctx, batch...)
+					batch = batch[:0]
+				}
+			}
+			if len(batch) > 0 {
+				c.Del(ctx, batch...)
+			}
+		}
+	})
+}

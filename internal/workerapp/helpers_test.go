@@ -33,6 +33,8 @@ func (f *funcExecutor) Run(ctx context.Context, in executor.Input) (executor.Out
 // stalled timings.
 func testConfig(t *testing.T) *Config {
 	t.Helper()
+	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	return &Config{
 		Executor:        ExecutorCommand,
 		WorkerID:        testenv.UniqueName(t, "test-worker"),
@@ -42,7 +44,7 @@ func testConfig(t *testing.T) *Config {
 		ShutdownTimeout: 5 * time.Second,
 		LockDuration:    time.Second,
 		StalledInterval: 500 * time.Millisecond,
-		QueueName:       testenv.UniqueName(t, "tasks"),
+		QueueName:       queue,
 		QueuePrefix:     "bull",
 	}
 }

@@ -16,7 +16,7 @@ import (
 // /metrics exposes the orchestrator's metrics.
 func TestAPISurface(t *testing.T) {
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 

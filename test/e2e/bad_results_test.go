@@ -17,7 +17,7 @@ import (
 // clear reason, and a good result posted after them is applied.
 func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})

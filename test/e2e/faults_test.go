@@ -41,7 +41,7 @@ func checkExactlyOnce(t *testing.T, final map[string]apiTask, workers ...*nodeWo
 func TestRedisDownWhileCreating(t *testing.T) {
 	requireNode(t)
 	rs := testenv.StartRedis(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": rs.URL(), "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	w := startNodeWorker(t, workerConfig(rs.URL(), queue, "node-a", nil))
@@ -89,7 +89,7 @@ func TestRedisDownWhileCreating(t *testing.T) {
 func TestOrchestratorKilledWhileResultsPending(t *testing.T) {
 	requireNode(t)
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": testenv.PostgresURL(t)})
 	var ids []string
@@ -110,7 +110,7 @@ func TestDatabaseDownWhileResultsArrive(t *testing.T) {
 	requireNode(t)
 	pg := testenv.StartPostgres(t)
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue, "DATABASE_URL": pg.URL})
 	var ids []string
 	for i := 0; i < 30; i++ {
@@ -133,7 +133,7 @@ func TestDatabaseDownWhileResultsArrive(t *testing.T) {
 func TestEventsTrimmedWhileDown(t *testing.T) {
 	requireNode(t)
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t), "TASK_BACKOFF_MS": "50"})
 	var okIDs, badIDs []string
@@ -182,7 +182,7 @@ func TestStartsWhileRedisDown(t *testing.T) {
 	requireNode(t)
 	rs := testenv.StartRedis(t)
 	rs.Stop()
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": rs.URL(), "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	var ids []string
@@ -206,7 +206,7 @@ func TestStartsWhileRedisDown(t *testing.T) {
 func TestOrchestratorKilledMidFlow(t *testing.T) {
 	requireNode(t)
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": testenv.PostgresURL(t)})
 	w := startNodeWorker(t, workerConfig(redisURL, queue, "node-a", map[string]any{"concurrency": 16}))

@@ -51,7 +51,7 @@ func startGoWorker(t *testing.T, redisURL, queue, id string) {
 // late result is recorded.
 func TestGoWorkerEndToEnd(t *testing.T) {
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	startGoWorker(t, redisURL, queue, "go-1")

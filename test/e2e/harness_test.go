@@ -430,3 +430,13 @@ func workerConfig(redisURL, queue, name string, extra map[string]any) map[string
 
 // sharedRedisURL is the URL of the shared test Redis.
 func sharedRedisURL(t *testing.T) string { return "redis://" + testenv.RedisAddr(t) }
+
+// uniqueQueue names a task queue for one test (base + random suffix) and
+// deletes its keys and its results queue's keys from the shared Redis when
+// the test ends.
+func uniqueQueue(t testing.TB, base string) string {
+	t.Helper()
+	q := testenv.UniqueName(t, base)
+	testenv.CleanRedisKeys(t, "bull:"+q+":*", "bull:"+q+"-results:*")
+	return q
+}

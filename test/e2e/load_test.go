@@ -42,7 +42,7 @@ func TestLoad(t *testing.T) {
 	}
 	n := envInt("E2E_LOAD_TASKS", 10000)
 	redisAddr := testenv.RedisAddr(t)
-	queue := testenv.UniqueName(t, "load")
+	queue := uniqueQueue(t, "load")
 	dbURL := testenv.PostgresURL(t)
 	if extra := os.Getenv("E2E_LOAD_PG_PARAMS"); extra != "" { // e.g. synchronous_commit=off
 		dbURL += "&" + extra

@@ -23,7 +23,7 @@ func TestNodeWorkerEndToEnd(t *testing.T) {
 
 func nodeWorkerEndToEnd(t *testing.T, version string) {
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t), "TASK_BACKOFF_MS": "300"})
 	w := startNodeWorker(t, workerConfig(redisURL, queue, "node-a", map[string]any{"version": version}))
@@ -91,7 +91,7 @@ func nodeWorkerEndToEnd(t *testing.T, version string) {
 func TestNodeWorkerKilledMidTask(t *testing.T) {
 	requireNode(t)
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	fast := map[string]any{"lockDuration": 1500, "stalledInterval": 1000}

@@ -13,7 +13,7 @@ import (
 func TestTwoReplicas(t *testing.T) {
 	requireNode(t)
 	redisURL := sharedRedisURL(t)
-	queue := testenv.UniqueName(t, "e2e")
+	queue := uniqueQueue(t, "e2e")
 	env := map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue, "DATABASE_URL": testenv.PostgresURL(t),
 		"TASK_BACKOFF_MS": "100"}
 	a := startOrchestrator(t, env)
