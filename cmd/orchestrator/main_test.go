@@ -58,27 +58,9 @@ func TestMain(m *testing.M) {
 type process struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // the exit error, set before done is closed
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // baseEnv is the environment of the child: nothing of ours inherited.
@@ -94,7 +76,7 @@ func start(tb testing.TB, dir string, vars ...string) *process {
 	p := &process{
 		cmd:    exec.Command(binary(tb)),
 		base:   fmt.Sprintf("http://127.0.0.1:%d", port),
-		stderr: &syncBuffer{},
+		stderr: &testenv.Buffer{},
 		done:   make(chan struct{}),
 	}
 	p.cmd.Dir = dir
@@ -317,7 +299,7 @@ func waitConsumed(tb testing.TB, conn net.Conn) {
 }
 
 // waitFor polls the log until it contains s.
-func waitFor(tb testing.TB, log *syncBuffer, s string) {
+func waitFor(tb testing.TB, log *testenv.Buffer, s string) {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(log.String(), s) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,27 +39,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects a process's output safely.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type workerProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testenv.Buffer
 	done   chan error
 }
 
@@ -75,7 +55,7 @@ func startWorker(t testing.TB, env ...string) *workerProc {
 		"WORKER_EXECUTOR=command", "WORKER_KILL_GRACE=300ms", "WORKER_LOCK_DURATION=1s",
 		"WORKER_STALLED_INTERVAL=500ms", "LOG_LEVEL=debug", "LOG_FORMAT=text")
 	cmd.Env = append(cmd.Env, env...)
-	p := &workerProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &workerProc{cmd: cmd, stderr: &testenv.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,38 +1,19 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/agentorch/orchestrator/internal/httpapi"
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRequestLog(t *testing.T) {
-	var buf lockedBuffer
+	var buf testenv.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	c := serve(t, openStore(t, "sqlite"), httpapi.Options{Logger: logger})
 	id := uuid.NewString()
