@@ -82,15 +82,14 @@ func (w *Worker) runFinishBatch(batch []*finishReq) {
 	keys = append(keys, k.wait, k.active, k.prioritized, k.events, k.limiter, k.delayed,
 		k.paused, k.meta, k.pc, k.marker, k.stalled, k.completed, k.failed)
 	max, dur := w.opts.limiterArgs()
-	args := make([]any, 0, 6+13*len(batch))
+	args := make([]any, 0, 6+11*len(batch))
 	args = append(args, k.base, w.opts.Clock().UnixMilli(), w.opts.LockDuration.Milliseconds(), max, dur, w.opts.Name)
 	for _, r := range batch {
 		j := r.job
 		keys = append(keys, k.job(j.ID))
-		deidKnown := boolArg(j.decodeErr == nil)
 		args = append(args, j.ID, j.Token, r.target, r.value, r.stackJSON,
 			r.keep.Count, r.keep.Age.Milliseconds(), r.keep.Limit, j.Opts.Attempts,
-			boolArg(r.fetchNext), r.token, deidKnown, j.DeduplicationID)
+			boolArg(r.fetchNext), r.token)
 	}
 	ctx, cancel := w.opCtx(context.Background())
 	reply, err := w.moveToFinishedBatch.run(ctx, w.client, keys, args...).Result()

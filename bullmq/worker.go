@@ -639,10 +639,6 @@ func (w *Worker) finish(job *Job, target, value, stackJSON string, keep keepPoli
 	args := []any{w.keys.base, job.ID, w.opts.Clock().UnixMilli(), job.Token, target, value, stackJSON,
 		keep.Count, keep.Age.Milliseconds(), keep.Limit, job.Opts.Attempts, boolArg(fetchNext)}
 	args = append(args, w.fetchArgs(token)...)
-	if job.decodeErr == nil {
-		// The deduplication id as fetched: saves the script an HGET.
-		args = append(args, "1", job.DeduplicationID)
-	}
 	keys := w.fetchKeys(targetKey, w.keys.job(job.ID))
 	return w.runFinish(w.moveToFinished, "finish ("+target+")", job, keys, args, token)
 }

@@ -3,9 +3,9 @@
   and include/finish.lua, which holds the body),
   optionally fetching the worker's next job in the same call.
 
-  Checks the job exists (-1), has no pending (-4) or failed (-9) children when
+  Checks the job exists (its "timestamp" field, -1), has no pending (-4) or failed (-9) children when
   completing, and that the token holds its lock (-2 missing, -6 other owner);
-  takes it out of active (-3), increments atm, writes the result, applies
+  takes it out of active (-3), writes the result with atm + 1, applies
   retention, emits completed | failed (+ retries-exhausted), drops the
   deduplication key, then fetches the next job or emits drained.
 
@@ -23,8 +23,6 @@
   ARGV[7]  stacktrace JSON ("" = leave as is)  ARGV[16] limiter duration (ms)
   ARGV[8]  keep count (-1 = all, 0 = none)     ARGV[17] worker name
   ARGV[9]  keep age (ms, 0 = no age limit)
-  ARGV[18] "1" when ARGV[19] holds the job's deduplication id as fetched
-           ("" = none); otherwise the script reads "deid" from the hash
 
   Returns a negative error code, 0, or (fetch next) the moveToActive tuple.
 ]]
@@ -33,6 +31,5 @@ local a = {
   keepCount = tonumber(ARGV[8]), keepAge = tonumber(ARGV[9]), keepLimit = tonumber(ARGV[10]),
   attempts = tonumber(ARGV[11]) or 0, fetchNext = ARGV[12] == "1", nextToken = ARGV[13],
   lockMs = tonumber(ARGV[14]), limMax = tonumber(ARGV[15]), limDur = tonumber(ARGV[16]), workerName = ARGV[17],
-  deidKnown = ARGV[18] == "1", deid = ARGV[19] or "",
 }
 return finishJob(workerKeys(), ARGV[1], tonumber(ARGV[3]), ARGV[2], KEYS[12], KEYS[13], a)

@@ -1,9 +1,16 @@
 --[[
   moveToFinishedBatch: moveToFinished for several jobs of one worker in one
-  call (needs include/worker.lua and include/finish.lua). Entry i is
-  finished, then (fetch next) the next job fetched, before entry i+1: the
-  same writes, events and replies as that many moveToFinished calls in a
-  row, minus the per-call overhead.
+  call (needs include/worker.lua and include/finish.lua).
+
+  Each entry gets the checks, writes, retention and events of its own
+  moveToFinished call, and the same reply; the queue ends in the same state
+  as after that many moveToFinished calls in a row. What differs is only the
+  order of the events of different jobs in the stream (all completed/failed
+  events of the batch come before its `active` events; each job's own
+  events keep their order) and the cost: the work that one call per job
+  repeats (reading locks, releasing them, adding to the finished set,
+  retention, popping from wait, the marker) is done once for the batch,
+  with multi-key commands.
 
   KEYS[1..11] as moveToActive (wait, active, prioritized, events, limiter,
               delayed, paused, meta, pc, marker, stalled)
@@ -13,43 +20,344 @@
   ARGV[1] queue base "P:Q:"   ARGV[4] limiter max (0 = none)
   ARGV[2] now (ms)            ARGV[5] limiter duration (ms)
   ARGV[3] lock duration (ms)  ARGV[6] worker name
-  then 13 ARGV per entry, from ARGV[7 + 13*(i-1)]:
+  then 11 ARGV per entry, from ARGV[7 + 11*(i-1)]:
     job id, lock token, "completed" | "failed", return value JSON | failed
     reason, stacktrace JSON ("" = leave), keep count, keep age (ms), keep
-    limit, opts.attempts, fetch next "1" | "0", next fetch token, "1" when
-    the next field is the deduplication id as fetched, deduplication id.
+    limit, opts.attempts, fetch next "1" | "0", next fetch token.
 
-  Returns one reply per entry, each as moveToFinished's, or the error that
-  entry raised.
+  Returns one reply per entry, each as moveToFinished's; if a command fails
+  (a wrong key type, say), the entries not answered yet get that error.
 ]]
 local k = workerKeys()
 local base, now = ARGV[1], tonumber(ARGV[2])
 local lockMs, limMax, limDur, workerName = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local n = (#ARGV - 6) / 13
+local n = (#ARGV - 6) / 11
 local out = {}
-for i = 1, n do
-  local o = 6 + 13 * (i - 1)
-  local target = ARGV[o + 3]
-  local targetKey = KEYS[12]
-  if target == "failed" then
-    targetKey = KEYS[13]
+
+-- failed reports whether r is an error reply of redis.pcall. Commands on
+-- one entry's own keys run with pcall, so that an error (a wrong key type,
+-- say) fails that entry only, as it would fail only its own call.
+local function failed(r)
+  return type(r) == "table" and r.err ~= nil
+end
+
+local function run()
+  local e = {}
+  for i = 1, n do
+    local o = 6 + 11 * (i - 1)
+    local target = ARGV[o + 3]
+    local targetKey = KEYS[12]
+    if target == "failed" then
+      targetKey = KEYS[13]
+    end
+    e[i] = {
+      id = ARGV[o + 1], token = ARGV[o + 2], target = target, value = ARGV[o + 4], stack = ARGV[o + 5],
+      keepCount = tonumber(ARGV[o + 6]), keepAge = tonumber(ARGV[o + 7]), keepLimit = tonumber(ARGV[o + 8]),
+      attempts = tonumber(ARGV[o + 9]) or 0, fetchNext = ARGV[o + 10] == "1", nextToken = ARGV[o + 11],
+      jobKey = KEYS[13 + i], targetKey = targetKey,
+    }
   end
-  local a = {
-    token = ARGV[o + 2], target = target, value = ARGV[o + 4], stack = ARGV[o + 5],
-    keepCount = tonumber(ARGV[o + 6]), keepAge = tonumber(ARGV[o + 7]), keepLimit = tonumber(ARGV[o + 8]),
-    attempts = tonumber(ARGV[o + 9]) or 0, fetchNext = ARGV[o + 10] == "1", nextToken = ARGV[o + 11],
-    lockMs = lockMs, limMax = limMax, limDur = limDur, workerName = workerName,
-    deidKnown = ARGV[o + 12] == "1", deid = ARGV[o + 13],
-  }
-  -- An error (a failed redis.call, say) fails only its own entry, as it
-  -- would fail only its own moveToFinished call.
-  local ok, res = pcall(finishJob, k, base, now, ARGV[o + 1], targetKey, KEYS[13 + i], a)
-  if ok then
-    out[i] = res
-  elseif type(res) == "table" and res.err then
-    out[i] = {err = res.err}
+
+  -- Checks, in moveToFinished's order: the job exists (-1), has no pending
+  -- or failed children when completing (-4, -9), the token holds its lock
+  -- (-6, -2), it is in active (-3).
+  local alive = {}
+  local depKeys = {}
+  for i = 1, n do
+    local en = e[i]
+    local h = redis.pcall("HMGET", en.jobKey, "timestamp", "atm", "deid")
+    if failed(h) then
+      out[i] = h
+    elseif not h[1] then
+      out[i] = -1
+    else
+      en.atm, en.deid = (tonumber(h[2]) or 0) + 1, h[3]
+      alive[#alive + 1] = i
+      if en.target == "completed" then
+        depKeys[#depKeys + 1] = en.jobKey .. ":dependencies"
+        depKeys[#depKeys + 1] = en.jobKey .. ":unsuccessful"
+      end
+    end
+  end
+  if #depKeys > 0 and redis.call("EXISTS", unpack(depKeys)) > 0 then
+    local keep = {}
+    for _, i in ipairs(alive) do
+      local jobKey = e[i].jobKey
+      local deps = 0
+      if e[i].target == "completed" then
+        deps = redis.pcall("EXISTS", jobKey .. ":dependencies", jobKey .. ":unsuccessful")
+      end
+      if failed(deps) then
+        out[i] = deps
+      elseif deps > 0 then
+        local pending = redis.pcall("SCARD", jobKey .. ":dependencies")
+        if failed(pending) then
+          out[i] = pending
+        elseif pending > 0 then
+          out[i] = -4
+        else
+          out[i] = -9
+        end
+      else
+        keep[#keep + 1] = i
+      end
+    end
+    alive = keep
+  end
+  if #alive > 0 then
+    local lockKeys = {}
+    for j, i in ipairs(alive) do
+      lockKeys[j] = e[i].jobKey .. ":lock"
+    end
+    local holders = redis.call("MGET", unpack(lockKeys))
+    local keep, held, ids = {}, {}, {}
+    for j, i in ipairs(alive) do
+      local holder = holders[j]
+      if holder == e[i].token then
+        keep[#keep + 1], held[#held + 1], ids[#ids + 1] = i, lockKeys[j], e[i].id
+      elseif holder then
+        out[i] = -6
+      else
+        out[i] = -2
+      end
+    end
+    if #held > 0 then
+      redis.call("DEL", unpack(held))
+      redis.call("SREM", k.stalled, unpack(ids))
+    end
+    alive = keep
+  end
+  local done = {}
+  for _, i in ipairs(alive) do
+    if redis.call("LREM", k.active, -1, e[i].id) == 0 then
+      out[i] = -3
+    else
+      done[#done + 1] = i
+    end
+  end
+
+  -- Read after the LREMs, as each moveToFinished reads them after its own.
+  local flags = {queueFlags(k)}
+  local paused, maxed, concurrency, maxEv = flags[1], flags[2], flags[5], flags[6]
+
+  -- Writes: deduplication keys, result fields, finished sets, retention.
+  local gone = {}
+  local byTarget = {[KEYS[12]] = {}, [KEYS[13]] = {}}
+  local written = {}
+  for _, i in ipairs(done) do
+    local en = e[i]
+    local r = 0
+    if en.deid then
+      local dedupKey = base .. "de:" .. en.deid
+      r = redis.pcall("GET", dedupKey)
+      if r == en.id then
+        gone[#gone + 1] = dedupKey
+      end
+    end
+    if not failed(r) and en.keepCount ~= 0 then
+      local fields
+      if en.target == "completed" then
+        fields = {"returnvalue", en.value, "finishedOn", ARGV[2], "atm", en.atm}
+      else
+        fields = {"failedReason", en.value, "finishedOn", ARGV[2], "atm", en.atm}
+        r = redis.pcall("HDEL", en.jobKey, "defa")
+      end
+      if en.stack ~= "" then
+        fields[#fields + 1] = "stacktrace"
+        fields[#fields + 1] = en.stack
+      end
+      if not failed(r) then
+        r = redis.pcall("HSET", en.jobKey, unpack(fields))
+      end
+      if not failed(r) then
+        local t = byTarget[en.targetKey]
+        t[#t + 1] = i
+      end
+    elseif not failed(r) then
+      local jobKey = en.jobKey
+      local g = #gone
+      gone[g + 1], gone[g + 2], gone[g + 3] = jobKey, jobKey .. ":logs", jobKey .. ":dependencies"
+      gone[g + 4], gone[g + 5], gone[g + 6] = jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful"
+    end
+    if failed(r) then
+      out[i] = r
+    else
+      written[#written + 1] = i
+    end
+  end
+  done = written
+  if #gone > 0 then
+    redis.call("DEL", unpack(gone))
+  end
+  for targetKey, list in pairs(byTarget) do
+    if #list > 0 then
+      local first = e[list[1]]
+      local same = true
+      for _, i in ipairs(list) do
+        local en = e[i]
+        if en.keepCount ~= first.keepCount or en.keepAge ~= first.keepAge or en.keepLimit ~= first.keepLimit then
+          same = false
+          break
+        end
+      end
+      if same then
+        -- One policy: adding all, then trimming once, keeps the same jobs
+        -- as trimming after each add (all scores are now). The age limit
+        -- is per moveToFinished call, so it scales with the entries.
+        local za = {}
+        for _, i in ipairs(list) do
+          za[#za + 1] = ARGV[2]
+          za[#za + 1] = e[i].id
+        end
+        redis.call("ZADD", targetKey, unpack(za))
+        local limit = first.keepLimit
+        if limit <= 0 then
+          limit = 1000
+        end
+        trimFinished(base, now, targetKey, first.keepCount, first.keepAge, limit * #list)
+      else
+        for _, i in ipairs(list) do
+          local en = e[i]
+          redis.call("ZADD", targetKey, ARGV[2], en.id)
+          trimFinished(base, now, targetKey, en.keepCount, en.keepAge, en.keepLimit)
+        end
+      end
+    end
+  end
+
+  -- Events, per job in entry order.
+  for _, i in ipairs(done) do
+    local en = e[i]
+    if en.target == "completed" then
+      redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "completed", "jobId", en.id,
+        "returnvalue", en.value, "prev", "active")
+    else
+      redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "failed", "jobId", en.id,
+        "failedReason", en.value, "prev", "active")
+      if en.atm >= en.attempts then
+        redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "retries-exhausted", "jobId", en.id,
+          "attemptsMade", en.atm)
+      end
+    end
+    out[i] = 0
+  end
+
+  -- Fetch the next jobs of the entries that ask for one.
+  local wants = {}
+  for _, i in ipairs(done) do
+    if e[i].fetchNext then
+      wants[#wants + 1] = i
+    end
+  end
+  local max = limMax
+  if flags[3] then
+    max = flags[3]
+  end
+  local got = 0
+  if #wants > 0 and max ~= nil and max > 0 then
+    -- Rate limited: one fetch after the other, each counting against the
+    -- limit as it would in its own call.
+    for _, i in ipairs(wants) do
+      local r = fetchJob(k, base, now, e[i].nextToken, lockMs, limMax, limDur, workerName)
+      out[i] = r
+      if r[2] ~= 0 then
+        got = got + 1
+      end
+    end
+  elseif #wants > 0 then
+    promoteDelayed(k, base, now, paused, maxed, maxEv)
+    local take = #wants
+    if paused then
+      take = 0
+    elseif concurrency then
+      take = math.max(0, math.min(take, concurrency - redis.call("LLEN", k.active)))
+    end
+    local ids = {}
+    local legacy = false
+    if take > 0 then
+      local fromWait = redis.call("LRANGE", k.wait, -take, -1)
+      if #fromWait > 0 then
+        redis.call("LTRIM", k.wait, 0, -(#fromWait + 1))
+        -- RPOPLPUSH order: the rightmost first.
+        for j = #fromWait, 1, -1 do
+          local id = fromWait[j]
+          if string.sub(id, 1, 2) == "0:" then
+            legacy = true -- a BullMQ <= 4 marker id: dropped
+          else
+            ids[#ids + 1] = id
+          end
+        end
+      end
+      if not legacy and #ids < take then
+        local want = take - #ids
+        local popped = redis.call("ZPOPMIN", k.prioritized, want)
+        for j = 1, #popped, 2 do
+          ids[#ids + 1] = popped[j]
+        end
+        if #popped < 2 * want then
+          redis.call("DEL", k.pc)
+        end
+      end
+      if #ids > 0 then
+        redis.call("LPUSH", k.active, unpack(ids))
+      end
+    end
+    for j, id in ipairs(ids) do
+      local i = wants[j]
+      out[i] = {activateJob(k, base .. id, id, now, e[i].nextToken, lockMs, workerName, maxEv), id, 0, 0}
+    end
+    got = #ids
+    local nextDue = nil
+    for j = #ids + 1, #wants do
+      local i = wants[j]
+      if legacy then
+        -- Fetch the rest one by one, as moveToFinished would.
+        out[i] = fetchJob(k, base, now, e[i].nextToken, lockMs, limMax, limDur, workerName)
+        if out[i][2] ~= 0 then
+          got = got + 1
+        end
+      elseif paused or take < #wants then
+        out[i] = {0, 0, 0, 0}
+      else
+        if nextDue == nil then
+          nextDue = nextDelayedDue(k)
+        end
+        out[i] = {0, 0, 0, nextDue}
+      end
+    end
+    if #ids > 0 and not k.markerSet then
+      local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
+      local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
+      if ready and not nowMaxed then
+        addMarker(k)
+      else
+        setDelayMarker(k)
+      end
+    end
+  end
+
+  -- Entries that took no job: drained, or wake another worker.
+  if got < #done then
+    local ready = redis.call("LLEN", k.wait) + redis.call("ZCARD", k.prioritized)
+    if ready == 0 and redis.call("LLEN", k.active) == 0 then
+      redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "drained")
+    elseif ready > 0 and not paused and not (concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency) then
+      addMarker(k)
+    end
+  end
+end
+
+local ok, err = pcall(run)
+if not ok then
+  if type(err) == "table" and err.err then
+    err = {err = err.err}
   else
-    out[i] = {err = "ERR " .. tostring(res)}
+    err = {err = "ERR " .. tostring(err)}
+  end
+  for i = 1, n do
+    if out[i] == nil then
+      out[i] = err
+    end
   end
 end
 return out

@@ -5,17 +5,37 @@
   include/worker.lua before it; reads no KEYS or ARGV.
 ]]
 
+-- trimFinished applies a retention policy to finished set targetKey:
+-- removes (set entry, hash, side keys, deduplication key) up to keepLimit
+-- (1000 when <= 0) jobs finished more than keepAge ms before now (keepAge
+-- > 0), then all but the newest keepCount (keepCount > 0).
+local function trimFinished(base, now, targetKey, keepCount, keepAge, keepLimit)
+  if keepAge > 0 then
+    if keepLimit <= 0 then
+      keepLimit = 1000
+    end
+    local old = redis.call("ZRANGEBYSCORE", targetKey, "-inf", now - keepAge, "LIMIT", 0, keepLimit)
+    removeFinished(base, targetKey, old)
+  end
+  if keepCount > 0 then
+    removeFinished(base, targetKey, redis.call("ZRANGE", targetKey, 0, -(keepCount + 1)))
+  end
+end
+
 -- finishJob completes or fails job id (hash jobKey, target set targetKey)
 -- and optionally fetches the next job. a holds the call's arguments:
 -- token, target ("completed" | "failed"), value (return value JSON | failed
 -- reason), stack (stacktrace JSON, "" = leave), keepCount, keepAge,
--- keepLimit, attempts (numbers), deidKnown (bool) and deid, fetchNext
--- (bool), nextToken, lockMs, limMax, limDur (numbers), workerName.
+-- keepLimit, attempts (numbers), fetchNext (bool), nextToken, lockMs,
+-- limMax, limDur (numbers), workerName.
 -- Returns a negative error code, 0, or (fetch next) the moveToActive tuple.
 local function finishJob(k, base, now, id, targetKey, jobKey, a)
   local token, target, value, stack = a.token, a.target, a.value, a.stack
 
-  if redis.call("EXISTS", jobKey) == 0 then
+  -- One read for existence (every BullMQ producer writes "timestamp"), the
+  -- attempts made so far and the deduplication id.
+  local job = redis.call("HMGET", jobKey, "timestamp", "atm", "deid")
+  if not job[1] then
     return -1
   end
   if target == "completed" and redis.call("EXISTS", jobKey .. ":dependencies", jobKey .. ":unsuccessful") > 0 then
@@ -28,12 +48,6 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
   if rc ~= 0 then
     return rc
   end
-  if stack ~= "" then
-    redis.call("HSET", jobKey, "stacktrace", stack)
-  end
-  if target == "failed" then
-    redis.call("HSET", jobKey, "failedReason", value)
-  end
   if redis.call("LREM", k.active, -1, id) == 0 then
     return -3
   end
@@ -42,14 +56,7 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
   local flags = {queueFlags(k)}
   local paused, maxed, maxEv = flags[1], flags[2], flags[6]
 
-  local deid
-  if a.deidKnown then
-    if a.deid ~= "" then
-      deid = a.deid
-    end
-  else
-    deid = redis.call("HGET", jobKey, "deid")
-  end
+  local deid = job[3]
   if deid then
     local dedupKey = base .. "de:" .. deid
     if redis.call("GET", dedupKey) == id then
@@ -57,40 +64,29 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
     end
   end
 
-  local atm = redis.call("HINCRBY", jobKey, "atm", 1)
+  -- The lock holder is the only writer of atm, so atm + 1 is what HINCRBY
+  -- would give.
+  local atm = (tonumber(job[2]) or 0) + 1
 
-  local keepCount, keepAge, keepLimit = a.keepCount, a.keepAge, a.keepLimit
+  local keepCount = a.keepCount
   if keepCount ~= 0 then
     redis.call("ZADD", targetKey, now, id)
+    local fields
     if target == "completed" then
-      redis.call("HSET", jobKey, "returnvalue", value, "finishedOn", now)
+      fields = {"returnvalue", value, "finishedOn", now, "atm", atm}
     else
-      redis.call("HSET", jobKey, "finishedOn", now)
+      fields = {"failedReason", value, "finishedOn", now, "atm", atm}
       redis.call("HDEL", jobKey, "defa")
     end
-    if keepAge > 0 then
-      if keepLimit <= 0 then
-        keepLimit = 1000
-      end
-      local old = redis.call("ZRANGEBYSCORE", targetKey, "-inf", now - keepAge, "LIMIT", 0, keepLimit)
-      for _, oldId in ipairs(old) do
-        removeJobKeys(base, oldId)
-      end
-      if #old > 0 then
-        redis.call("ZREM", targetKey, unpack(old))
-      end
+    if stack ~= "" then
+      fields[#fields + 1] = "stacktrace"
+      fields[#fields + 1] = stack
     end
-    if keepCount > 0 then
-      local extra = redis.call("ZRANGE", targetKey, 0, -(keepCount + 1))
-      for _, oldId in ipairs(extra) do
-        removeJobKeys(base, oldId)
-      end
-      if #extra > 0 then
-        redis.call("ZREM", targetKey, unpack(extra))
-      end
-    end
+    redis.call("HSET", jobKey, unpack(fields))
+    trimFinished(base, now, targetKey, keepCount, a.keepAge, a.keepLimit)
   else
-    removeJobKeys(base, id)
+    -- Its deduplication key is handled above.
+    deleteJobKeys(jobKey)
   end
 
   if target == "completed" then

@@ -133,6 +133,44 @@ local function checkLock(k, jobKey, id, token)
   return -2
 end
 
+-- activateJob does the per-job part of a fetch, once id is in active: sets
+-- the lock with token, emits `active`, writes processedOn, pb (workerName,
+-- unless "") and ats + 1, and returns the job's fields as HGETALL would
+-- after those writes.
+local function activateJob(k, jobKey, id, now, token, lockMs, workerName, maxEv)
+  redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
+  redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "active", "jobId", id, "prev", "waiting")
+
+  -- Read the job, then write processedOn, pb and ats (+1) in one HSET and
+  -- patch the reply to what HGETALL would return after that write.
+  local fields = redis.call("HGETALL", jobKey)
+  local ats, atsAt, pbAt, procAt = 0, nil, nil, nil
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if f == "ats" then
+      ats, atsAt = tonumber(fields[i + 1]) or 0, i + 1
+    elseif f == "processedOn" then
+      procAt = i + 1
+    elseif f == "pb" then
+      pbAt = i + 1
+    end
+  end
+  -- Replies are strings, as HGETALL's.
+  ats = tostring(ats + 1)
+  local nowStr = string.format("%d", now)
+  local n = #fields
+  if procAt then fields[procAt] = nowStr else fields[n + 1], fields[n + 2], n = "processedOn", nowStr, n + 2 end
+  if atsAt then fields[atsAt] = ats else fields[n + 1], fields[n + 2], n = "ats", ats, n + 2 end
+  if workerName ~= "" then
+    if pbAt then fields[pbAt] = workerName else fields[n + 1], fields[n + 2] = "pb", workerName end
+    redis.call("HSET", jobKey, "processedOn", nowStr, "pb", workerName, "ats", ats)
+  else
+    redis.call("HSET", jobKey, "processedOn", nowStr, "ats", ats)
+  end
+
+  return fields
+end
+
 -- fetchJob is the atomic "take the next job" step. It returns the tuple
 -- {jobFields or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs}. flags,
 -- when given, is the {queueFlags(k)} result of the calling script, still
@@ -190,39 +228,53 @@ local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName,
       redis.call("PEXPIRE", k.limiter, math.floor(dur))
     end
   end
-  redis.call("SET", jobKey .. ":lock", token, "PX", lockMs)
-  redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "active", "jobId", id, "prev", "waiting")
-  if workerName ~= "" then
-    redis.call("HSET", jobKey, "processedOn", now, "pb", workerName)
-  else
-    redis.call("HSET", jobKey, "processedOn", now)
-  end
-  redis.call("HINCRBY", jobKey, "ats", 1)
+  local fields = activateJob(k, jobKey, id, now, token, lockMs, workerName, maxEv)
 
   -- Keep the marker right: wake the next worker when more work is ready,
-  -- otherwise tell blocked workers when the next delayed job is due.
-  local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
-  local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
-  if ready and not nowMaxed then
-    addMarker(k)
-  else
-    setDelayMarker(k)
-  end
-  return {redis.call("HGETALL", jobKey), id, 0, 0}
-end
-
--- removeJobKeys deletes a finished job and its side keys (retention).
-local function removeJobKeys(base, id)
-  local jobKey = base .. id
-  local deid = redis.call("HGET", jobKey, "deid")
-  if deid then
-    local dedupKey = base .. "de:" .. deid
-    if redis.call("GET", dedupKey) == id then
-      redis.call("DEL", dedupKey)
+  -- otherwise tell blocked workers when the next delayed job is due. Once
+  -- this call set marker "0", later fetches of the call need not look:
+  -- that marker already wakes every blocked worker.
+  if not k.markerSet then
+    local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
+    local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
+    if ready and not nowMaxed then
+      addMarker(k)
+    else
+      setDelayMarker(k)
     end
   end
+  return {fields, id, 0, 0}
+end
+
+-- deleteJobKeys deletes a job's hash and side keys.
+local function deleteJobKeys(jobKey)
   redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
     jobKey .. ":failed", jobKey .. ":unsuccessful")
+end
+
+-- removeFinished deletes finished jobs ids of set targetKey (retention):
+-- their entries, hashes and side keys, and their deduplication keys where
+-- these still point at them.
+local function removeFinished(base, targetKey, ids)
+  if #ids == 0 then
+    return
+  end
+  local del = {}
+  for _, id in ipairs(ids) do
+    local jobKey = base .. id
+    local deid = redis.call("HGET", jobKey, "deid")
+    if deid then
+      local dedupKey = base .. "de:" .. deid
+      if redis.call("GET", dedupKey) == id then
+        del[#del + 1] = dedupKey
+      end
+    end
+    local n = #del
+    del[n + 1], del[n + 2], del[n + 3] = jobKey, jobKey .. ":logs", jobKey .. ":dependencies"
+    del[n + 4], del[n + 5], del[n + 6] = jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful"
+  end
+  redis.call("DEL", unpack(del))
+  redis.call("ZREM", targetKey, unpack(ids))
 end
 
 -- workerKeys builds the key table from KEYS[1..11] in the order shared by the
