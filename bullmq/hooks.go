@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // hookQueue runs callbacks on one goroutine, in the order they were queued,
@@ -34,8 +35,17 @@ func (h *hookQueue) push(fn func()) {
 	}
 }
 
+// hookCoalesce is how long the hook goroutine lets callbacks gather after a
+// busy round before it looks again. While it waits on this timer, push
+// wakes nobody, so a busy worker pays one goroutine wake-up per period
+// rather than one per job; a callback runs at most this much later.
+const hookCoalesce = time.Millisecond
+
 // run calls queued callbacks until stop is closed and the queue is empty.
 func (h *hookQueue) run(stop <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
 	for {
 		h.mu.Lock()
 		batch := h.q
@@ -45,6 +55,18 @@ func (h *hookQueue) run(stop <-chan struct{}) {
 			h.call(fn)
 		}
 		if len(batch) > 0 {
+			// Busy: let the next callbacks gather. Drop a wake-up
+			// sent meanwhile; the next round takes its callback.
+			t.Reset(hookCoalesce)
+			select {
+			case <-t.C:
+			case <-stop:
+				t.Stop()
+			}
+			select {
+			case <-h.wake:
+			default:
+			}
 			continue
 		}
 		select {

@@ -21,5 +21,5 @@
   Returns {jobFields (flat HGETALL) or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs}.
 ]]
 local k = workerKeys()
-return fetchJob(k, ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]),
+return fetchJob(k, ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4],
   tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7])

@@ -30,6 +30,6 @@ local a = {
   token = ARGV[4], target = ARGV[5], value = ARGV[6], stack = ARGV[7],
   keepCount = tonumber(ARGV[8]), keepAge = tonumber(ARGV[9]), keepLimit = tonumber(ARGV[10]),
   attempts = tonumber(ARGV[11]) or 0, fetchNext = ARGV[12] == "1", nextToken = ARGV[13],
-  lockMs = tonumber(ARGV[14]), limMax = tonumber(ARGV[15]), limDur = tonumber(ARGV[16]), workerName = ARGV[17],
+  lockMs = ARGV[14], limMax = tonumber(ARGV[15]), limDur = tonumber(ARGV[16]), workerName = ARGV[17],
 }
 return finishJob(workerKeys(), ARGV[1], tonumber(ARGV[3]), ARGV[2], KEYS[12], KEYS[13], a)

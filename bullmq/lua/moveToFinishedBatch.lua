@@ -30,7 +30,7 @@
 ]]
 local k = workerKeys()
 local base, now = ARGV[1], tonumber(ARGV[2])
-local lockMs, limMax, limDur, workerName = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local lockMs, limMax, limDur, workerName = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local n = (#ARGV - 6) / 11
 local out = {}
 
@@ -71,7 +71,7 @@ local function run()
     elseif not h[1] then
       out[i] = -1
     else
-      en.atm, en.deid = (tonumber(h[2]) or 0) + 1, h[3]
+      en.atm, en.deid = string.format("%d", (tonumber(h[2]) or 0) + 1), h[3]
       alive[#alive + 1] = i
       if en.target == "completed" then
         depKeys[#depKeys + 1] = en.jobKey .. ":dependencies"
@@ -129,7 +129,7 @@ local function run()
   end
   local done = {}
   for _, i in ipairs(alive) do
-    if redis.call("LREM", k.active, -1, e[i].id) == 0 then
+    if redis.call("LREM", k.active, "-1", e[i].id) == 0 then
       out[i] = -3
     else
       done[#done + 1] = i
@@ -234,7 +234,7 @@ local function run()
     else
       redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "failed", "jobId", en.id,
         "failedReason", en.value, "prev", "active")
-      if en.atm >= en.attempts then
+      if tonumber(en.atm) >= en.attempts then
         redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "retries-exhausted", "jobId", en.id,
           "attemptsMade", en.atm)
       end
@@ -325,14 +325,8 @@ local function run()
         out[i] = {0, 0, 0, nextDue}
       end
     end
-    if #ids > 0 and not k.markerSet then
-      local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
-      local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
-      if ready and not nowMaxed then
-        addMarker(k)
-      else
-        setDelayMarker(k)
-      end
+    if #ids > 0 then
+      addMarker(k) -- as fetchJob
     end
   end
 

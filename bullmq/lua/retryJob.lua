@@ -72,7 +72,7 @@ else
 end
 
 if ARGV[9] == "1" then
-  local result = fetchJob(k, base, now, ARGV[10], tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14])
+  local result = fetchJob(k, base, now, ARGV[10], ARGV[11], tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14])
   if result[2] ~= 0 then
     return result
   end

@@ -48,7 +48,7 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
   if rc ~= 0 then
     return rc
   end
-  if redis.call("LREM", k.active, -1, id) == 0 then
+  if redis.call("LREM", k.active, "-1", id) == 0 then
     return -3
   end
 
@@ -66,16 +66,17 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
 
   -- The lock holder is the only writer of atm, so atm + 1 is what HINCRBY
   -- would give.
-  local atm = (tonumber(job[2]) or 0) + 1
+  local atm = string.format("%d", (tonumber(job[2]) or 0) + 1)
+  local nowStr = string.format("%d", now)
 
   local keepCount = a.keepCount
   if keepCount ~= 0 then
-    redis.call("ZADD", targetKey, now, id)
+    redis.call("ZADD", targetKey, nowStr, id)
     local fields
     if target == "completed" then
-      fields = {"returnvalue", value, "finishedOn", now, "atm", atm}
+      fields = {"returnvalue", value, "finishedOn", nowStr, "atm", atm}
     else
-      fields = {"failedReason", value, "finishedOn", now, "atm", atm}
+      fields = {"failedReason", value, "finishedOn", nowStr, "atm", atm}
       redis.call("HDEL", jobKey, "defa")
     end
     if stack ~= "" then
@@ -95,7 +96,7 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
   else
     redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "failed", "jobId", id,
       "failedReason", value, "prev", "active")
-    if atm >= a.attempts then
+    if tonumber(atm) >= a.attempts then
       redis.call("XADD", k.events, "MAXLEN", "~", maxEv, "*", "event", "retries-exhausted", "jobId", id,
         "attemptsMade", atm)
     end

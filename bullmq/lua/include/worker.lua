@@ -17,14 +17,15 @@
 -- skip it: the ZADD would change nothing.
 local function addMarker(k)
   if not k.markerSet then
-    redis.call("ZADD", k.marker, 0, "0")
+    redis.call("ZADD", k.marker, "0", "0")
     k.markerSet = true
   end
 end
 
 -- queueFlags reads, in one HMGET, the meta fields a fetch depends on:
 -- paused (field exists), maxed (global concurrency reached), the global rate
--- limit, the global concurrency and the events cap (written when missing).
+-- limit, the global concurrency and the events cap (a string; written when
+-- missing).
 local function queueFlags(k)
   local m = k.metaFields
   if not m then
@@ -37,11 +38,13 @@ local function queueFlags(k)
   if concurrency then
     maxed = redis.call("LLEN", k.active) >= concurrency
   end
-  local maxEv = tonumber(m[5])
-  if not maxEv then
-    maxEv = 10000
+  -- The events cap stays a string: it is only passed on to XADD, and a
+  -- Lua number costs Redis a float formatting on every call.
+  local maxEv = m[5]
+  if not tonumber(maxEv) then
+    maxEv = "10000"
     redis.call("HSET", k.meta, "opts.maxLenEvents", maxEv)
-    m[5] = tostring(maxEv)
+    m[5] = maxEv
   end
   return paused, maxed, tonumber(m[3]), tonumber(m[4]), concurrency, maxEv
 end
@@ -230,19 +233,9 @@ local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName,
   end
   local fields = activateJob(k, jobKey, id, now, token, lockMs, workerName, maxEv)
 
-  -- Keep the marker right: wake the next worker when more work is ready,
-  -- otherwise tell blocked workers when the next delayed job is due. Once
-  -- this call set marker "0", later fetches of the call need not look:
-  -- that marker already wakes every blocked worker.
-  if not k.markerSet then
-    local ready = redis.call("LLEN", k.wait) > 0 or redis.call("ZCARD", k.prioritized) > 0
-    local nowMaxed = concurrency ~= nil and redis.call("LLEN", k.active) >= concurrency
-    if ready and not nowMaxed then
-      addMarker(k)
-    else
-      setDelayMarker(k)
-    end
-  end
+  -- As the official moveToActive: marker "0" after taking a job, whatever
+  -- is left, so that the next blocked worker wakes and looks (a chain).
+  addMarker(k)
   return {fields, id, 0, 0}
 end
 
