@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,5 +139,74 @@ func TestFinishBatchEntryError(t *testing.T) {
 	}
 	if err := e.client.Del(ctx, e.k.job(bad)+":dependencies").Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFinishBatchTakesFromWaitAndPrioritized holds a first wave of jobs so
+// that they finish in one batch, then checks what that batch takes next:
+// plain jobs from wait, then prioritized ones, a legacy "0:" marker id in
+// wait dropped (BullMQ <= 4), every job run exactly once and nothing left
+// behind.
+func TestFinishBatchTakesFromWaitAndPrioritized(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			e := newWorkerEnv(t, "w-batch-take")
+			ctx := context.Background()
+			const first = 10
+			for i := range first {
+				e.add("first", i, nil)
+			}
+			release := make(chan struct{})
+			var mu sync.Mutex
+			runs := map[string]int{}
+			var done atomic.Int64
+			e.startWorker(func(ctx context.Context, j *Job) (any, error) {
+				if j.Name == "first" {
+					select {
+					case <-release:
+					case <-ctx.Done():
+					}
+				}
+				mu.Lock()
+				runs[j.ID]++
+				mu.Unlock()
+				return "ok", nil
+			}, &WorkerOptions{Concurrency: first, OnCompleted: func(*Job, json.RawMessage) { done.Add(1) }})
+			waitFor(t, 10*time.Second, "first wave active", func() bool { return e.client.LLen(ctx, e.k.active).Val() == first })
+
+			var ids []string
+			for i := range 4 {
+				ids = append(ids, e.add("plain", i, nil).ID)
+			}
+			for i := range 4 {
+				ids = append(ids, e.add("prio", i, &JobOptions{Priority: 4 - i}).ID)
+			}
+			if legacy {
+				// Where the next RPOPLPUSH would find it.
+				if err := e.client.RPush(ctx, e.k.wait, "0:1700000000000").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(release)
+			waitFor(t, 10*time.Second, "all jobs completed", func() bool { return done.Load() == first+8 })
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range ids {
+				if runs[id] != 1 {
+					t.Errorf("job %s ran %d times, want 1", id, runs[id])
+				}
+			}
+			for _, k := range []string{e.k.wait, e.k.active} {
+				if got := e.client.LRange(ctx, k, 0, -1).Val(); len(got) != 0 {
+					t.Errorf("%s holds %v, want nothing", k, got)
+				}
+			}
+			if n := e.client.ZCard(ctx, e.k.prioritized).Val(); n != 0 {
+				t.Errorf("prioritized holds %d jobs", n)
+			}
+			if got := e.client.ZCard(ctx, e.k.completed).Val(); got != first+8 {
+				t.Errorf("completed set has %d jobs, want %d", got, first+8)
+			}
+		})
 	}
 }
