@@ -236,6 +236,9 @@ func (b *bench) add(ctx context.Context) error {
 func (b *bench) process(ctx context.Context) error {
 	cfg := b.cfg
 	bn := b
+	if err := b.floor(ctx); err != nil {
+		return err
+	}
 	// (c) process.
 	for _, c := range cfg.concurrency {
 		goRes, err := bn.best(func() (result, error) { return bn.goProcess(ctx, c) })
@@ -244,8 +247,10 @@ func (b *bench) process(ctx context.Context) error {
 		}
 		emit(map[string]any{"bench": "process", "impl": "go", "concurrency": c, "n": cfg.n, "seconds": goRes.Seconds,
 			"process_per_s": rate(cfg.n, goRes.Seconds), "vmrss_mb": mb(goRes.VmRSSkB), "vmhwm_mb": mb(goRes.VmHWMkB),
-			"cpu_us_per_job": round2(goRes.CPUms * 1000 / float64(cfg.n)),
-			"memory":         "worker subprocess /proc/self/status: VmRSS at the end, VmHWM peak"})
+			"cpu_us_per_job":          round2(goRes.CPUms * 1000 / float64(cfg.n)),
+			"redis_script_us_per_job": round2(goRes.redisScriptUs / float64(cfg.n)),
+			"redis_cpu_us_per_job":    round2(goRes.redisCPUUs / float64(cfg.n)),
+			"memory":                  "worker subprocess /proc/self/status: VmRSS at the end, VmHWM peak"})
 		if cfg.skipNode {
 			continue
 		}
@@ -255,14 +260,18 @@ func (b *bench) process(ctx context.Context) error {
 				if _, err := bn.goAddBulk(ctx, q); err != nil {
 					return result{}, err
 				}
-				return bn.nodeOn(ctx, q, v, map[string]any{"mode": "process", "n": cfg.n, "concurrency": c})
+				return bn.measureRedis(ctx, func() (result, error) {
+					return bn.nodeOn(ctx, q, v, map[string]any{"mode": "process", "n": cfg.n, "concurrency": c})
+				})
 			})
 			if err != nil {
 				return err
 			}
 			emit(map[string]any{"bench": "process", "impl": "node", "version": nodeVersion(v), "concurrency": c, "n": cfg.n,
 				"seconds": r.Seconds, "process_per_s": rate(cfg.n, r.Seconds), "rss_mb": mb(r.RSS / 1024),
-				"cpu_us_per_job": round2(r.CPUms * 1000 / float64(cfg.n))})
+				"cpu_us_per_job":          round2(r.CPUms * 1000 / float64(cfg.n)),
+				"redis_script_us_per_job": round2(r.redisScriptUs / float64(cfg.n)),
+				"redis_cpu_us_per_job":    round2(r.redisCPUUs / float64(cfg.n))})
 			emit(map[string]any{"bench": "process", "ratio": "go/node", "version": nodeVersion(v), "concurrency": c, "value": round2(r.Seconds / goRes.Seconds)})
 		}
 	}
@@ -325,6 +334,7 @@ func (b *bench) best(f func() (result, error)) (result, error) {
 		out.VmHWMkB = max(out.VmHWMkB, r.VmHWMkB)
 		if i == 0 || r.Seconds <= out.Seconds {
 			out.CPUms = r.CPUms
+			out.redisScriptUs, out.redisCPUUs = r.redisScriptUs, r.redisCPUUs
 		}
 	}
 	return out, nil
@@ -404,6 +414,11 @@ type result struct {
 	VmRSSkB int64   `json:"vmrss_kb"`
 	VmHWMkB int64   `json:"vmhwm_kb"`
 	CPUms   float64 `json:"cpu_ms"` // user+system CPU of the measuring process
+
+	// Set by the bench around a process measurement, not by the child: the
+	// Redis server's time in scripts (EVALSHA/EVAL, INFO commandstats) and
+	// its CPU time (INFO cpu) while the worker ran, in microseconds.
+	redisScriptUs, redisCPUUs float64
 }
 
 func (b *bench) node(ctx context.Context, version string, extra map[string]any) (result, error) {
@@ -440,7 +455,7 @@ func (b *bench) goProcess(ctx context.Context, concurrency int) (result, error) 
 	js, _ := json.Marshal(cc)
 	cmd := exec.CommandContext(ctx, self, "-worker-child", string(js))
 	cmd.Stderr = os.Stderr
-	return runChild(cmd, "go worker")
+	return b.measureRedis(ctx, func() (result, error) { return runChild(cmd, "go worker") })
 }
 
 func runChild(cmd *exec.Cmd, what string) (result, error) {
@@ -563,4 +578,73 @@ func procStatus() (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// measureRedis runs f and adds to its result the Redis server's script time
+// and CPU time meanwhile. The figures are server-wide: they are the
+// measured worker's only while nothing else uses this Redis.
+func (b *bench) measureRedis(ctx context.Context, f func() (result, error)) (result, error) {
+	script0, cpu0, err := b.redisCost(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	r, err := f()
+	if err != nil {
+		return r, err
+	}
+	script1, cpu1, err := b.redisCost(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	r.redisScriptUs, r.redisCPUUs = script1-script0, cpu1-cpu0
+	return r, nil
+}
+
+// redisCost reads the server's total microseconds in EVALSHA and EVAL
+// (INFO commandstats) and its CPU time (INFO cpu, user + sys) in µs.
+func (b *bench) redisCost(ctx context.Context) (scriptUs, cpuUs float64, err error) {
+	info, err := b.rdb.Info(ctx, "commandstats", "cpu").Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis INFO: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "cmdstat_evalsha", "cmdstat_eval":
+			for _, kv := range strings.Split(rest, ",") {
+				if k, v, _ := strings.Cut(kv, "="); k == "usec" {
+					n, _ := strconv.ParseFloat(v, 64)
+					scriptUs += n
+				}
+			}
+		case "used_cpu_user", "used_cpu_sys":
+			n, _ := strconv.ParseFloat(rest, 64)
+			cpuUs += n * 1e6
+		}
+	}
+	return scriptUs, cpuUs, nil
+}
+
+// floor prints the shortest a job can take at concurrency 1 on this
+// machine, whatever the client: the round trip of a script call that does
+// nothing (EVALSHA "return 1", one at a time, 3000 times). Each job at
+// concurrency 1 costs at least one such round trip plus its own script.
+func (b *bench) floor(ctx context.Context) error {
+	sha, err := b.rdb.ScriptLoad(ctx, "return 1").Result()
+	if err != nil {
+		return fmt.Errorf("load floor script: %w", err)
+	}
+	const n = 3000
+	start := time.Now()
+	for range n {
+		if err := b.rdb.EvalSha(ctx, sha, nil).Err(); err != nil {
+			return fmt.Errorf("floor script: %w", err)
+		}
+	}
+	emit(map[string]any{"bench": "floor", "what": "EVALSHA 'return 1' round trip at concurrency 1 (go-redis)",
+		"rtt_us": round2(float64(time.Since(start).Microseconds()) / n)})
+	return nil
 }
