@@ -82,11 +82,31 @@ func (w *Worker) runFinishBatch(batch []*finishReq) {
 	keys = append(keys, k.wait, k.active, k.prioritized, k.events, k.limiter, k.delayed,
 		k.paused, k.meta, k.pc, k.marker, k.stalled, k.completed, k.failed)
 	max, dur := w.opts.limiterArgs()
-	args := make([]any, 0, 6+11*len(batch))
+	// When the entries share their retention and attempts (the usual case:
+	// one producer's options), those go once in the header and each entry
+	// carries 7 ARGV instead of 11.
+	shared := true
+	p0 := batch[0]
+	for _, r := range batch[1:] {
+		if r.keep != p0.keep || r.job.Opts.Attempts != p0.job.Opts.Attempts {
+			shared = false
+			break
+		}
+	}
+	args := make([]any, 0, 11+11*len(batch))
 	args = append(args, k.base, w.opts.Clock().UnixMilli(), w.opts.LockDuration.Milliseconds(), max, dur, w.opts.Name)
+	if shared {
+		args = append(args, "1", p0.keep.Count, p0.keep.Age.Milliseconds(), p0.keep.Limit, p0.job.Opts.Attempts)
+	} else {
+		args = append(args, "0")
+	}
 	for _, r := range batch {
 		j := r.job
 		keys = append(keys, k.job(j.ID))
+		if shared {
+			args = append(args, j.ID, j.Token, r.target, r.value, r.stackJSON, boolArg(r.fetchNext), r.token)
+			continue
+		}
 		args = append(args, j.ID, j.Token, r.target, r.value, r.stackJSON,
 			r.keep.Count, r.keep.Age.Milliseconds(), r.keep.Limit, j.Opts.Attempts,
 			boolArg(r.fetchNext), r.token)

@@ -20,10 +20,13 @@
   ARGV[1] queue base "P:Q:"   ARGV[4] limiter max (0 = none)
   ARGV[2] now (ms)            ARGV[5] limiter duration (ms)
   ARGV[3] lock duration (ms)  ARGV[6] worker name
-  then 11 ARGV per entry, from ARGV[7 + 11*(i-1)]:
+  ARGV[7] "1" when all entries share keep count, keep age (ms), keep limit
+          and opts.attempts, which then follow in ARGV[8..11]; else "0"
+  then per entry, from ARGV[8] ("0") or ARGV[12] ("1"):
     job id, lock token, "completed" | "failed", return value JSON | failed
-    reason, stacktrace JSON ("" = leave), keep count, keep age (ms), keep
-    limit, opts.attempts, fetch next "1" | "0", next fetch token.
+    reason, stacktrace JSON ("" = leave), [keep count, keep age (ms), keep
+    limit, opts.attempts: only when not shared], fetch next "1" | "0",
+    next fetch token (11 ARGV per entry, or 7 when shared).
 
   Returns one reply per entry, each as moveToFinished's; if a command fails
   (a wrong key type, say), the entries not answered yet get that error.
@@ -31,7 +34,12 @@
 local k = workerKeys()
 local base, now = ARGV[1], tonumber(ARGV[2])
 local lockMs, limMax, limDur, workerName = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
-local n = (#ARGV - 6) / 11
+local shared = ARGV[7] == "1"
+local first, stride = 8, 11
+if shared then
+  first, stride = 12, 7
+end
+local n = (#ARGV - first + 1) / stride
 local out = {}
 
 -- failed reports whether r is an error reply of redis.pcall. Commands on
@@ -43,19 +51,33 @@ end
 
 local function run()
   local e = {}
+  local sCount, sAge, sLimit, sAttempts
+  if shared then
+    sCount, sAge, sLimit, sAttempts = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]) or 0
+  end
   for i = 1, n do
-    local o = 6 + 11 * (i - 1)
-    local target = ARGV[o + 3]
+    local o = first + stride * (i - 1)
+    local target = ARGV[o + 2]
     local targetKey = KEYS[12]
     if target == "failed" then
       targetKey = KEYS[13]
     end
-    e[i] = {
-      id = ARGV[o + 1], token = ARGV[o + 2], target = target, value = ARGV[o + 4], stack = ARGV[o + 5],
-      keepCount = tonumber(ARGV[o + 6]), keepAge = tonumber(ARGV[o + 7]), keepLimit = tonumber(ARGV[o + 8]),
-      attempts = tonumber(ARGV[o + 9]) or 0, fetchNext = ARGV[o + 10] == "1", nextToken = ARGV[o + 11],
-      jobKey = KEYS[13 + i], targetKey = targetKey,
+    local keepCount, keepAge, keepLimit, attempts, fetchNext, nextToken
+    if shared then
+      keepCount, keepAge, keepLimit, attempts = sCount, sAge, sLimit, sAttempts
+      fetchNext, nextToken = ARGV[o + 5] == "1", ARGV[o + 6]
+    else
+      keepCount, keepAge, keepLimit = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+      attempts, fetchNext, nextToken = tonumber(ARGV[o + 8]) or 0, ARGV[o + 9] == "1", ARGV[o + 10]
+    end
+    -- One constructor, so the table is sized once (atm and deid come later).
+    local en = {
+      id = ARGV[o], token = ARGV[o + 1], target = target, value = ARGV[o + 3], stack = ARGV[o + 4],
+      keepCount = keepCount, keepAge = keepAge, keepLimit = keepLimit, attempts = attempts,
+      fetchNext = fetchNext, nextToken = nextToken, jobKey = KEYS[13 + i], targetKey = targetKey,
+      atm = false, deid = false,
     }
+    e[i] = en
   end
 
   -- Checks, in moveToFinished's order: the job exists (-1), has no pending
@@ -71,7 +93,7 @@ local function run()
     elseif not h[1] then
       out[i] = -1
     else
-      en.atm, en.deid = string.format("%d", (tonumber(h[2]) or 0) + 1), h[3]
+      en.atm, en.deid = string.format("%d", (tonumber(h[2]) or 0) + 1), h[3] or false
       alive[#alive + 1] = i
       if en.target == "completed" then
         depKeys[#depKeys + 1] = en.jobKey .. ":dependencies"
