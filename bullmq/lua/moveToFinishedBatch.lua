@@ -196,10 +196,7 @@ local function run()
         t[#t + 1] = i
       end
     elseif not failed(r) then
-      local jobKey = en.jobKey
-      local g = #gone
-      gone[g + 1], gone[g + 2], gone[g + 3] = jobKey, jobKey .. ":logs", jobKey .. ":dependencies"
-      gone[g + 4], gone[g + 5], gone[g + 6] = jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful"
+      appendJobKeys(gone, en.jobKey)
     end
     if failed(r) then
       out[i] = r

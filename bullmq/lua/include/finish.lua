@@ -87,7 +87,7 @@ local function finishJob(k, base, now, id, targetKey, jobKey, a)
     trimFinished(base, now, targetKey, keepCount, a.keepAge, a.keepLimit)
   else
     -- Its deduplication key is handled above.
-    deleteJobKeys(jobKey)
+    redis.call("DEL", unpack(appendJobKeys({}, jobKey)))
   end
 
   if target == "completed" then

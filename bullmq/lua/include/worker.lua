@@ -239,10 +239,13 @@ local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName,
   return {fields, id, 0, 0}
 end
 
--- deleteJobKeys deletes a job's hash and side keys.
-local function deleteJobKeys(jobKey)
-  redis.call("DEL", jobKey, jobKey .. ":logs", jobKey .. ":dependencies", jobKey .. ":processed",
-    jobKey .. ":failed", jobKey .. ":unsuccessful")
+-- appendJobKeys appends a job's hash and side keys (what deleting a job
+-- deletes) to list, and returns list.
+local function appendJobKeys(list, jobKey)
+  local n = #list
+  list[n + 1], list[n + 2], list[n + 3] = jobKey, jobKey .. ":logs", jobKey .. ":dependencies"
+  list[n + 4], list[n + 5], list[n + 6] = jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful"
+  return list
 end
 
 -- removeFinished deletes finished jobs ids of set targetKey (retention):
@@ -262,9 +265,7 @@ local function removeFinished(base, targetKey, ids)
         del[#del + 1] = dedupKey
       end
     end
-    local n = #del
-    del[n + 1], del[n + 2], del[n + 3] = jobKey, jobKey .. ":logs", jobKey .. ":dependencies"
-    del[n + 4], del[n + 5], del[n + 6] = jobKey .. ":processed", jobKey .. ":failed", jobKey .. ":unsuccessful"
+    appendJobKeys(del, jobKey)
   end
   redis.call("DEL", unpack(del))
   redis.call("ZREM", targetKey, unpack(ids))
