@@ -210,3 +210,34 @@ func TestFinishBatchTakesFromWaitAndPrioritized(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishReportsVanishedJob deletes the hash of a job while it runs and
+// checks that finishing it reports ErrJobNotFound and writes nothing back,
+// on the one-job path (concurrency 1) and on the batched one.
+func TestFinishReportsVanishedJob(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
+			e := newWorkerEnv(t, "w-vanished")
+			ctx := context.Background()
+			id := e.add("gone", 1, nil).ID
+			var notFound atomic.Int64
+			e.startWorker(func(ctx context.Context, j *Job) (any, error) {
+				if err := e.client.Del(ctx, e.k.job(j.ID)).Err(); err != nil {
+					return nil, err
+				}
+				return "ok", nil
+			}, &WorkerOptions{Concurrency: conc, OnError: func(err error) {
+				if errors.Is(err, ErrJobNotFound) {
+					notFound.Add(1)
+				}
+			}})
+			waitFor(t, 10*time.Second, "ErrJobNotFound reported", func() bool { return notFound.Load() == 1 })
+			if n := e.client.Exists(ctx, e.k.job(id)).Val(); n != 0 {
+				t.Errorf("job hash written back after its deletion")
+			}
+			if n := e.client.ZCard(ctx, e.k.completed).Val(); n != 0 {
+				t.Errorf("completed set has %d jobs, want 0", n)
+			}
+		})
+	}
+}

@@ -179,11 +179,11 @@ end
 -- when given, is the {queueFlags(k)} result of the calling script, still
 -- valid (nothing it depends on changed since): it saves reading meta twice.
 local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName, flags)
-  local paused, maxed, metaMax, metaDur, concurrency, maxEv
+  local paused, maxed, metaMax, metaDur, _, maxEv
   if flags then
-    paused, maxed, metaMax, metaDur, concurrency, maxEv = flags[1], flags[2], flags[3], flags[4], flags[5], flags[6]
+    paused, maxed, metaMax, metaDur, maxEv = flags[1], flags[2], flags[3], flags[4], flags[6]
   else
-    paused, maxed, metaMax, metaDur, concurrency, maxEv = queueFlags(k)
+    paused, maxed, metaMax, metaDur, _, maxEv = queueFlags(k)
   end
   promoteDelayed(k, base, now, paused, maxed, maxEv)
 
