@@ -113,12 +113,12 @@ func TestGoWorkerProcessesNodeJobs(t *testing.T) {
 			if am != "4" {
 				t.Errorf("retries-exhausted attemptsMade %q, want 4", am)
 			}
-			// Each retry started no earlier than it was due.
+			// Each retry started no earlier than it was due. The start lines
+			// come through the worker's stdout, which may still be behind
+			// the events: wait for all four.
 			var starts []int64
-			for _, l := range w.snapshot() {
-				if l.Ev == "start" && l.ID == retryID {
-					starts = append(starts, l.T)
-				}
+			for _, l := range w.waitN(5*time.Second, "retry job starts", 4, isEv("start", retryID)) {
+				starts = append(starts, l.T)
 			}
 			if len(starts) != 4 {
 				t.Fatalf("retry job started %d times, want 4", len(starts))
