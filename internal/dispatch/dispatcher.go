@@ -120,7 +120,9 @@ func (d *Dispatcher) QueueCounts(ctx context.Context) (task.QueueCounts, error) 
 }
 
 // CheckRedis pings Redis and reads its eviction policy (see RedisChecker).
-func (d *Dispatcher) CheckRedis(ctx context.Context) task.QueueHealth { return d.checker.CheckRedis(ctx) }
+func (d *Dispatcher) CheckRedis(ctx context.Context) task.QueueHealth {
+	return d.checker.CheckRedis(ctx)
+}
 
 // Collector returns the scrape-time Prometheus collector of task, job,
 // Redis and database state, reading tasks through svc.

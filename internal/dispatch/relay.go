@@ -46,7 +46,7 @@ type RelayOptions struct {
 type Relay struct {
 	svc *task.Service
 	o   RelayOptions
-	log   *slog.Logger
+	log *slog.Logger
 }
 
 // NewRelay returns a Relay on svc, which must have an Enqueuer.

@@ -30,4 +30,3 @@ func TestWatermark(t *testing.T) {
 		t.Errorf("id = %q, want 4-0", got)
 	}
 }
-

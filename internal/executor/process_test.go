@@ -200,4 +200,3 @@ func TestCommandMissingProgramIsUnrecoverable(t *testing.T) {
 		t.Fatalf("err = %v, want unrecoverable", err)
 	}
 }
-
