@@ -45,7 +45,8 @@ func ClaudeBin(tb testing.TB) string {
 
 // ClaudeEnv returns the environment that runs the Claude Code CLI offline
 // against the Anthropic API at baseURL (a fake, see package fakeanthropic):
-// the API key "test", a fresh HOME in a temporary directory (so no user
+// the API key "test" (and an empty ANTHROPIC_AUTH_TOKEN, so that a token in
+// the caller's environment is not used), a fresh HOME in a temporary directory (so no user
 // settings, credentials or session history are read or left behind), and
 // telemetry, the auto-updater and every other nonessential request turned
 // off. Append it to a command's environment; later entries win.

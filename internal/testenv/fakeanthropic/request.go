@@ -10,18 +10,18 @@ import (
 
 // How a recorded request was answered (Request.Answer).
 const (
-	// AnsweredScript: by the script turn Request.Turn.
+	// AnsweredScript means the script turn Request.Turn answered.
 	AnsweredScript = "script"
-	// AnsweredRule: by the rule named Request.Rule.
+	// AnsweredRule means the rule named Request.Rule answered.
 	AnsweredRule = "rule"
-	// AnsweredUnscripted: a Messages request after the script was
-	// exhausted, answered with a 400 error.
+	// AnsweredUnscripted means a Messages request came after the script
+	// was exhausted; it got a 400 error.
 	AnsweredUnscripted = "unscripted"
-	// AnsweredEndpoint: another endpoint (count_tokens, models), or a
-	// 404 for an unknown path.
+	// AnsweredEndpoint means another endpoint answered (count_tokens,
+	// /api/hello), or a 404 for an unknown path.
 	AnsweredEndpoint = "endpoint"
-	// AnsweredBadRequest: a Messages request whose body is not a valid
-	// request, answered with a 400 error.
+	// AnsweredBadRequest means the body was not a valid Messages request;
+	// it got a 400 error.
 	AnsweredBadRequest = "bad_request"
 )
 
