@@ -18,10 +18,16 @@ type JobCanceller interface {
 
 // Cancel marks the live task cancelled and then stops its job (see
 // JobCanceller). A terminal task is refused with ErrConflict, an unknown
-// id with ErrNotFound. The database decides: once the task is marked, a
-// failure to reach the queue is logged, not returned; a result the worker
-// still posts is recorded without changing the status.
+// id (or a task the caller of ctx may not see) with ErrNotFound. The
+// database decides: once the task is marked, a failure to reach the queue
+// is logged, not returned; a result the worker still posts is recorded
+// without changing the status.
 func (s *Service) Cancel(ctx context.Context, id uuid.UUID) (*Task, error) {
+	if _, scoped := ownerScope(ctx); scoped {
+		if _, err := s.Get(ctx, id); err != nil {
+			return nil, fmt.Errorf("cancel task %s: %w", id, err)
+		}
+	}
 	t, err := s.store.Apply(ctx, MarkCancelled(id, s.now()))
 	if err != nil {
 		return nil, fmt.Errorf("cancel task %s: %w", id, err)

@@ -49,6 +49,11 @@ type ListQuery struct {
 	Status *Status // nil: every status
 	Limit  int     // 1..MaxListLimit; 0 means DefaultListLimit
 	After  *Cursor // nil: from the newest task
+	// Owner, when set, keeps the tasks of that owner only. The Service
+	// sets it from the caller; a client cannot.
+	Owner *string
+	// Metadata, when set, keeps the tasks whose metadata matches it.
+	Metadata *MetadataFilter
 }
 
 // Page limits.

@@ -20,6 +20,33 @@ type Job struct {
 	Prompt string `json:"prompt"`
 	// Timeout bounds one run in milliseconds; 0 means the worker's default.
 	Timeout int64 `json:"timeout"`
+	// AttemptOffset is how many attempts the task made before this job: 0
+	// for its first job, and for the job added when a client retries a
+	// failed or cancelled task (POST /tasks/{id}/retry), the attempts of
+	// the task so far. Attempt attemptsMade+1 of the job is attempt
+	// AttemptOffset+attemptsMade+1 of the task, and its result job id is
+	// ResultJobID(taskId, AttemptOffset+attemptsMade), so that the results
+	// of a retried task never reuse the ids of its earlier results (which
+	// BullMQ would drop as duplicates). Omitted when 0; a worker that
+	// ignores it still works for tasks that were never retried.
+	AttemptOffset int `json:"attemptOffset,omitempty"`
+}
+
+// Attempt returns the task's attempt number (1-based) of the attempt a
+// job with this data runs when the job has made attemptsMade attempts
+// before it: AttemptOffset + attemptsMade + 1.
+func (j Job) Attempt(attemptsMade int) int { return j.AttemptOffset + attemptsMade + 1 }
+
+// ParseAttemptOffset reads the AttemptOffset of a task job's data; it is 0
+// when the data is not a Job or has none (a job of a task never retried).
+func ParseAttemptOffset(data []byte) int {
+	var j struct {
+		AttemptOffset int `json:"attemptOffset"`
+	}
+	if json.Unmarshal(data, &j) != nil || j.AttemptOffset < 0 {
+		return 0
+	}
+	return j.AttemptOffset
 }
 
 // ResultStatus is the outcome a result reports.
@@ -50,9 +77,10 @@ type Result struct {
 	Usage *Usage `json:"usage,omitempty"`
 }
 
-// ResultJobID returns the id of the result job of attempt attemptsMade (the
-// task job's attemptsMade while the attempt runs, 0 for the first) of
-// taskID. It never contains ':' and is never a plain integer (BullMQ's
+// ResultJobID returns the id of the result job of the attempt of taskID
+// that follows attemptsMade attempts of the task: the job's AttemptOffset
+// plus its attemptsMade while the attempt runs, 0 for the first attempt of
+// a task. It never contains ':' and is never a plain integer (BullMQ's
 // custom id rules); a run repeated after a crash posts under the same id,
 // which BullMQ ignores as a duplicate.
 func ResultJobID(taskID string, attemptsMade int) string {

@@ -18,8 +18,9 @@ const (
 
 // Suffixes appended to the task queue's name.
 const (
-	resultsSuffix = "-results"
-	cancelSuffix  = ":cancel"
+	resultsSuffix  = "-results"
+	webhooksSuffix = "-webhooks"
+	cancelSuffix   = ":cancel"
 )
 
 // Names derives every queue and channel name of a deployment from its key
@@ -61,6 +62,12 @@ func (n Names) Tasks() string { return n.WithDefaults().Queue }
 // Results returns the name of the results queue: the task queue's name
 // followed by "-results".
 func (n Names) Results() string { return n.WithDefaults().Queue + resultsSuffix }
+
+// Webhooks returns the name of the webhooks queue: the task queue's name
+// followed by "-webhooks". Only the orchestrator uses it (it adds and
+// delivers the webhook notifications of finished tasks); workers never
+// take jobs from it.
+func (n Names) Webhooks() string { return n.WithDefaults().Queue + webhooksSuffix }
 
 // CancelChannel returns the Redis Pub/Sub channel on which the orchestrator
 // publishes cancel requests for running tasks, "<prefix>:<queue>:cancel".

@@ -24,6 +24,9 @@ func TestNames(t *testing.T) {
 		if got := tc.n.Results(); got != tc.results {
 			t.Errorf("%+v.Results() = %q, want %q", tc.n, got, tc.results)
 		}
+		if got, want := tc.n.Webhooks(), tc.tasks+"-webhooks"; got != want {
+			t.Errorf("%+v.Webhooks() = %q, want %q", tc.n, got, want)
+		}
 		if got := tc.n.CancelChannel(); got != tc.channel {
 			t.Errorf("%+v.CancelChannel() = %q, want %q", tc.n, got, tc.channel)
 		}
@@ -128,5 +131,29 @@ func TestResultUsageAndProgress(t *testing.T) {
 	b, _ := json.Marshal(taskqueue.Progress{Turns: 2, ToolCalls: 1, InputTokens: 5, OutputTokens: 6, CostUSD: 0.25, LastTool: "Bash", Logs: 7})
 	if string(b) != `{"turns":2,"toolCalls":1,"inputTokens":5,"outputTokens":6,"costUsd":0.25,"lastTool":"Bash","logs":7}` {
 		t.Errorf("progress = %s", b)
+	}
+}
+
+// TestAttemptOffset: a retried task's job carries the attempts made before
+// it; the attempt numbers and result ids of its runs continue the task's.
+func TestAttemptOffset(t *testing.T) {
+	j := taskqueue.Job{TaskID: uuid.NewString(), Code: "c", Prompt: "p", Timeout: 1000, AttemptOffset: 3}
+	b, _ := json.Marshal(j)
+	if !strings.Contains(string(b), `"attemptOffset":3`) {
+		t.Errorf("job data %s lacks attemptOffset", b)
+	}
+	if got := taskqueue.ParseAttemptOffset(b); got != 3 {
+		t.Errorf("ParseAttemptOffset(%s) = %d, want 3", b, got)
+	}
+	if got := j.Attempt(0); got != 4 {
+		t.Errorf("Attempt(0) = %d, want 4", got)
+	}
+	for _, data := range []string{`{"taskId":"x"}`, `not json`, `{"attemptOffset":-2}`, `{"attemptOffset":"3"}`} {
+		if got := taskqueue.ParseAttemptOffset([]byte(data)); got != 0 {
+			t.Errorf("ParseAttemptOffset(%s) = %d, want 0", data, got)
+		}
+	}
+	if got := (taskqueue.Job{}).Attempt(2); got != 3 {
+		t.Errorf("Attempt(2) without offset = %d, want 3", got)
 	}
 }

@@ -168,5 +168,5 @@ func (s *Store) applyOne(ctx context.Context, a applyArgs) (*task.Task, error) {
 func updateArgs(a applyArgs) []any {
 	c := a.c
 	return []any{c.ID, string(c.To), a.from, c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
-		c.ExecutionTime, utcPtr(c.StartedAt), utcPtr(c.CompletedAt), utc(a.at), int(c.Guard)}
+		c.ExecutionTime, utcPtr(c.StartedAt), utcPtr(c.CompletedAt), utc(a.at), int(c.Guard), c.NewRun, c.Notify}
 }

@@ -33,6 +33,10 @@ func TestInsertBatch(t *testing.T) {
 	}
 	for _, withInvalid := range []bool{false, true} {
 		a, b := mk(), mk()
+		// Every column goes through the batch's arrays.
+		prio, status, lastErr := 7, 503, "503"
+		b.Priority, b.Metadata, b.Owner, b.CallbackURL, b.Retries, b.AttemptOffset = &prio, []byte(`{"k":"v"}`), "team", &lastErr, 2, 3
+		b.Webhook = &task.WebhookDelivery{State: task.WebhookQueued, Attempts: 1, LastStatus: &status, LastError: &lastErr}
 		dupA := *a
 		dupA.Code = "dup"
 		dupStored := *stored
@@ -58,6 +62,12 @@ func TestInsertBatch(t *testing.T) {
 			if got, err := s.Get(t.Context(), tk.ID); err != nil || got.Code != "c" {
 				t.Fatalf("invalid=%v: Get(%s) = %+v, %v", withInvalid, tk.ID, got, err)
 			}
+		}
+		got, _ := s.Get(t.Context(), b.ID)
+		if *got.Priority != 7 || string(got.Metadata) != `{"k": "v"}` || got.Owner != "team" || *got.CallbackURL != "503" ||
+			got.Retries != 2 || got.AttemptOffset != 3 || got.Webhook == nil || got.Webhook.State != task.WebhookQueued ||
+			got.Webhook.Attempts != 1 || *got.Webhook.LastStatus != 503 || *got.Webhook.LastError != "503" {
+			t.Fatalf("batched task with every field: %+v (webhook %+v)", got, got.Webhook)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,24 +97,14 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*task.Task, error) {
 }
 
 // List returns up to q.Limit tasks (task.DefaultListLimit when 0), newest
-// first, strictly after q.After, and the cursor of the next page (nil on the
-// last page). It seeks on the (created_at, id) index; it never uses OFFSET.
+// first, strictly after q.After, of q.Owner and matching q.Metadata when
+// set, and the cursor of the next page (nil on the last page). It seeks on
+// the (created_at, id) index, or (owner, created_at, id) with an owner; it
+// never uses OFFSET. The metadata filter is a jsonb containment test,
+// served by the GIN index on metadata.
 func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, *task.Cursor, error) {
-	limit := q.FetchLimit()
-	var (
-		rows pgx.Rows
-		err  error
-	)
-	switch {
-	case q.Status == nil && q.After == nil:
-		rows, err = s.pool.Query(ctx, listAll, limit)
-	case q.Status == nil:
-		rows, err = s.pool.Query(ctx, listAllAfter, utc(q.After.CreatedAt), q.After.ID, limit)
-	case q.After == nil:
-		rows, err = s.pool.Query(ctx, listStatus, string(*q.Status), limit)
-	default:
-		rows, err = s.pool.Query(ctx, listStatusAfter, string(*q.Status), utc(q.After.CreatedAt), q.After.ID, limit)
-	}
+	sql, args := listQuery(q)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tasks: %w", err)
 	}
@@ -123,6 +114,37 @@ func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, *task
 	}
 	page, next := q.Page(tasks)
 	return page, next, nil
+}
+
+// listQuery builds the SQL and arguments of a listing: one condition per
+// filter of q, numbered in order, then the limit.
+func listQuery(q task.ListQuery) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Owner != nil {
+		conds = append(conds, "owner = "+arg(*q.Owner))
+	}
+	if q.Status != nil {
+		conds = append(conds, "status = "+arg(string(*q.Status)))
+	}
+	if q.Metadata != nil {
+		conds = append(conds, "metadata @> "+arg(q.Metadata.JSON())+"::jsonb")
+	}
+	if q.After != nil {
+		conds = append(conds, "(created_at, id) < ("+arg(utc(q.After.CreatedAt))+", "+arg(q.After.ID)+")")
+	}
+	sql := listTasks
+	if len(conds) > 0 {
+		sql += " WHERE " + strings.Join(conds, " AND ")
+	}
+	sql += listOrder + arg(q.FetchLimit())
+	return sql, args
 }
 
 // ListOldest returns up to limit tasks in status st, oldest first.
@@ -149,6 +171,60 @@ func (s *Store) Stats(ctx context.Context) (task.Stats, error) {
 	return st, nil
 }
 
+// OwnerStats is Stats of the tasks of owner.
+func (s *Store) OwnerStats(ctx context.Context, owner string) (task.Stats, error) {
+	var st task.Stats
+	err := s.pool.QueryRow(ctx, ownerStats, owner).Scan(&st.Total, &st.Pending, &st.Queued, &st.Running,
+		&st.Completed, &st.Failed, &st.Cancelled, &st.AvgExecutionTimeMs)
+	if err != nil {
+		return task.Stats{}, fmt.Errorf("task stats of owner %q: %w", owner, err)
+	}
+	return st, nil
+}
+
+// ListWebhooksDue returns up to limit tasks whose webhook is due, the
+// longest due (finished) first.
+func (s *Store) ListWebhooksDue(ctx context.Context, limit int) ([]*task.Task, error) {
+	rows, err := s.pool.Query(ctx, listWebhooksDue, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list due webhooks: %w", err)
+	}
+	tasks, err := collectTasks(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list due webhooks: %w", err)
+	}
+	return tasks, nil
+}
+
+// ApplyWebhook applies c in one conditional UPDATE and returns the task
+// as it is afterwards; task.ErrNotFound or task.ErrConflict when it does
+// not apply.
+func (s *Store) ApplyWebhook(ctx context.Context, c task.WebhookChange) (*task.Task, error) {
+	from := make([]string, len(c.From))
+	for i, f := range c.From {
+		from[i] = string(f)
+	}
+	a := c.Attempt
+	if a == nil {
+		a = &task.WebhookAttempt{}
+	}
+	t, err := scanTask(s.pool.QueryRow(ctx, updateWebhook, c.ID, c.Run, from, string(c.To),
+		c.Attempt != nil, a.Number, a.Status, a.Error, utcPtr(a.DeliveredAt)))
+	if err == nil {
+		return t, nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err = s.pool.QueryRow(ctx, taskExists, c.ID).Scan(&exists); err == nil {
+			err = task.ErrConflict
+			if !exists {
+				err = task.ErrNotFound
+			}
+		}
+	}
+	return nil, fmt.Errorf("set webhook of task %s %s: %w", c.ID, c.To, err)
+}
+
 // Checkpoint returns the value stored under name, or "" when none is.
 func (s *Store) Checkpoint(ctx context.Context, name string) (string, error) {
 	var v string
@@ -172,18 +248,42 @@ func (s *Store) SetCheckpoint(ctx context.Context, name, value string) error {
 
 func scanTask(row pgx.Row) (*task.Task, error) {
 	var (
-		t      task.Task
-		status string
-		result []byte
+		t        task.Task
+		status   string
+		result   []byte
+		metadata []byte
+		priority *int32
+		wState   *string
+		wTries   int
+		wStatus  *int32
+		wError   *string
+		wAt      *time.Time
 	)
 	err := row.Scan(&t.ID, &t.Code, &t.Prompt, &t.Timeout, &status, &t.WorkerID, &result, &t.ErrorMessage,
-		&t.Attempts, &t.ExecutionTime, &t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.CompletedAt)
+		&t.Attempts, &t.ExecutionTime, &t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.CompletedAt,
+		&priority, &metadata, &t.Owner, &t.CallbackURL, &t.Retries, &t.AttemptOffset,
+		&wState, &wTries, &wStatus, &wError, &wAt)
 	if err != nil {
 		return nil, err
 	}
 	t.Status = task.Status(status)
 	if result != nil {
 		t.Result = json.RawMessage(result)
+	}
+	if metadata != nil {
+		t.Metadata = json.RawMessage(metadata)
+	}
+	if priority != nil {
+		p := int(*priority)
+		t.Priority = &p
+	}
+	if wState != nil {
+		t.Webhook = &task.WebhookDelivery{State: task.WebhookState(*wState), Attempts: wTries, LastError: wError,
+			DeliveredAt: utcPtr(wAt)}
+		if wStatus != nil {
+			st := int(*wStatus)
+			t.Webhook.LastStatus = &st
+		}
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	t.StartedAt, t.CompletedAt = utcPtr(t.StartedAt), utcPtr(t.CompletedAt)
@@ -201,6 +301,30 @@ func collectTasks(rows pgx.Rows) ([]*task.Task, error) {
 		tasks = append(tasks, t)
 	}
 	return tasks, rows.Err()
+}
+
+// webhookArgs are the webhook columns of t for an insert: state (nil for
+// none), attempts, last status, last error, delivery time.
+func webhookArgs(t *task.Task) (state *string, attempts int32, status *int32, lastErr *string, at *time.Time) {
+	w := t.Webhook
+	if w == nil {
+		return nil, 0, nil, nil, nil
+	}
+	st := string(w.State)
+	if w.LastStatus != nil {
+		n := int32(*w.LastStatus)
+		status = &n
+	}
+	return &st, int32(w.Attempts), status, w.LastError, utcPtr(w.DeliveredAt)
+}
+
+// priorityArg passes a task's priority as a nullable int4.
+func priorityArg(p *int) *int32 {
+	if p == nil {
+		return nil
+	}
+	n := int32(*p)
+	return &n
 }
 
 // jsonArg passes an empty result as SQL NULL.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,10 +160,22 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 }
 
 func (s *Store) insertTx(ctx context.Context, tx *sql.Tx, t *task.Task) error {
+	var (
+		wState, wErr *string
+		wTries       int
+		wStatus      *int
+		wAt          any
+	)
+	if w := t.Webhook; w != nil {
+		st := string(w.State)
+		wState, wTries, wStatus, wErr, wAt = &st, w.Attempts, w.LastStatus, w.LastError, formatTimePtr(w.DeliveredAt)
+	}
 	_, err := tx.StmtContext(ctx, s.insert).ExecContext(ctx,
 		t.ID.String(), t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
 		t.Attempts, t.ExecutionTime, formatTime(t.CreatedAt), formatTime(t.UpdatedAt),
-		formatTimePtr(t.StartedAt), formatTimePtr(t.CompletedAt))
+		formatTimePtr(t.StartedAt), formatTimePtr(t.CompletedAt),
+		t.Priority, jsonArg(t.Metadata), t.Owner, t.CallbackURL, t.Retries, t.AttemptOffset,
+		wState, wTries, wStatus, wErr, wAt)
 	var se *sqlite.Error
 	if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
 		return task.ErrConflict
@@ -183,25 +196,33 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*task.Task, error) {
 }
 
 // List returns up to q.Limit tasks (task.DefaultListLimit when 0), newest
-// first, strictly after q.After, and the cursor of the next page (nil on the
-// last page). It seeks on the (created_at, id) index; it never uses OFFSET.
+// first, strictly after q.After, of q.Owner and matching q.Metadata when
+// set, and the cursor of the next page (nil on the last page). It seeks on
+// the (created_at, id) index, or (owner, created_at, id) with an owner; it
+// never uses OFFSET. The metadata filter reads each candidate's metadata
+// with json_each (no index).
 func (s *Store) List(ctx context.Context, q task.ListQuery) ([]*task.Task, *task.Cursor, error) {
-	limit := q.FetchLimit()
 	var (
-		rows *sql.Rows
-		err  error
+		conds []string
+		args  []any
 	)
-	switch {
-	case q.Status == nil && q.After == nil:
-		rows, err = s.reader.QueryContext(ctx, listAll, limit)
-	case q.Status == nil:
-		rows, err = s.reader.QueryContext(ctx, listAllAfter, formatTime(q.After.CreatedAt), q.After.ID.String(), limit)
-	case q.After == nil:
-		rows, err = s.reader.QueryContext(ctx, listStatus, string(*q.Status), limit)
-	default:
-		rows, err = s.reader.QueryContext(ctx, listStatusAfter, string(*q.Status),
-			formatTime(q.After.CreatedAt), q.After.ID.String(), limit)
+	if q.Owner != nil {
+		conds, args = append(conds, "owner = ?"), append(args, *q.Owner)
 	}
+	if q.Status != nil {
+		conds, args = append(conds, "status = ?"), append(args, string(*q.Status))
+	}
+	if q.Metadata != nil {
+		conds, args = append(conds, metadataMatch), append(args, q.Metadata.Key, q.Metadata.Value)
+	}
+	if q.After != nil {
+		conds, args = append(conds, "(created_at, id) < (?, ?)"), append(args, formatTime(q.After.CreatedAt), q.After.ID.String())
+	}
+	query := listTasks
+	if len(conds) > 0 {
+		query += " WHERE " + strings.Join(conds, " AND ")
+	}
+	rows, err := s.reader.QueryContext(ctx, query+listOrder, append(args, q.FetchLimit())...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tasks: %w", err)
 	}
@@ -228,14 +249,30 @@ func (s *Store) ListOldest(ctx context.Context, st task.Status, limit int) ([]*t
 
 // Stats counts tasks by status and averages execution time in one query.
 func (s *Store) Stats(ctx context.Context) (task.Stats, error) {
+	st, err := scanStats(s.reader.QueryRowContext(ctx, stats))
+	if err != nil {
+		return task.Stats{}, fmt.Errorf("task stats: %w", err)
+	}
+	return st, nil
+}
+
+// OwnerStats is Stats of the tasks of owner.
+func (s *Store) OwnerStats(ctx context.Context, owner string) (task.Stats, error) {
+	st, err := scanStats(s.reader.QueryRowContext(ctx, ownerStats, owner))
+	if err != nil {
+		return task.Stats{}, fmt.Errorf("task stats of owner %q: %w", owner, err)
+	}
+	return st, nil
+}
+
+func scanStats(row *sql.Row) (task.Stats, error) {
 	var (
 		st  task.Stats
 		avg sql.NullFloat64
 	)
-	err := s.reader.QueryRowContext(ctx, stats).Scan(&st.Total, &st.Pending, &st.Queued, &st.Running,
-		&st.Completed, &st.Failed, &st.Cancelled, &avg)
+	err := row.Scan(&st.Total, &st.Pending, &st.Queued, &st.Running, &st.Completed, &st.Failed, &st.Cancelled, &avg)
 	if err != nil {
-		return task.Stats{}, fmt.Errorf("task stats: %w", err)
+		return task.Stats{}, err
 	}
 	if avg.Valid {
 		st.AvgExecutionTimeMs = &avg.Float64
@@ -269,7 +306,8 @@ func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
 func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, c task.Change, from string, at time.Time) (*task.Task, error) {
 	t, err := scanTask(tx.StmtContext(ctx, s.update).QueryRowContext(ctx,
 		c.ID.String(), string(c.To), from, c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
-		c.ExecutionTime, formatTimePtr(c.StartedAt), formatTimePtr(c.CompletedAt), formatTime(at), int(c.Guard)))
+		c.ExecutionTime, formatTimePtr(c.StartedAt), formatTimePtr(c.CompletedAt), formatTime(at), int(c.Guard),
+		c.NewRun, c.Notify))
 	if err == nil {
 		return t, nil
 	}
@@ -311,12 +349,18 @@ func scanTask(row interface{ Scan(...any) error }) (*task.Task, error) {
 	var (
 		t                      task.Task
 		id, status             string
-		result                 sql.NullString
+		result, metadata       sql.NullString
 		createdAt, updatedAt   string
 		startedAt, completedAt sql.NullString
+		priority               sql.NullInt64
+		wState, wErr, wAt      sql.NullString
+		wTries                 int
+		wStatus                sql.NullInt64
 	)
 	err := row.Scan(&id, &t.Code, &t.Prompt, &t.Timeout, &status, &t.WorkerID, &result, &t.ErrorMessage,
-		&t.Attempts, &t.ExecutionTime, &createdAt, &updatedAt, &startedAt, &completedAt)
+		&t.Attempts, &t.ExecutionTime, &createdAt, &updatedAt, &startedAt, &completedAt,
+		&priority, &metadata, &t.Owner, &t.CallbackURL, &t.Retries, &t.AttemptOffset,
+		&wState, &wTries, &wStatus, &wErr, &wAt)
 	if err != nil {
 		return nil, err
 	}
@@ -326,6 +370,13 @@ func scanTask(row interface{ Scan(...any) error }) (*task.Task, error) {
 	t.Status = task.Status(status)
 	if result.Valid {
 		t.Result = json.RawMessage(result.String)
+	}
+	if metadata.Valid {
+		t.Metadata = json.RawMessage(metadata.String)
+	}
+	if priority.Valid {
+		p := int(priority.Int64)
+		t.Priority = &p
 	}
 	if t.CreatedAt, err = parseTime(createdAt); err != nil {
 		return nil, err
@@ -338,6 +389,20 @@ func scanTask(row interface{ Scan(...any) error }) (*task.Task, error) {
 	}
 	if t.CompletedAt, err = parseTimePtr(completedAt); err != nil {
 		return nil, err
+	}
+	if wState.Valid {
+		w := &task.WebhookDelivery{State: task.WebhookState(wState.String), Attempts: wTries}
+		if wStatus.Valid {
+			n := int(wStatus.Int64)
+			w.LastStatus = &n
+		}
+		if wErr.Valid {
+			w.LastError = &wErr.String
+		}
+		if w.DeliveredAt, err = parseTimePtr(wAt); err != nil {
+			return nil, err
+		}
+		t.Webhook = w
 	}
 	return &t, nil
 }

@@ -91,7 +91,7 @@ func (s *Store) writeAlone(ctx context.Context, op writeOp) (*task.Task, error) 
 // domain outcome, or a constraint violation, which SQLite undoes by rolling
 // back only the failing statement.
 func statementLevel(err error) bool {
-	if errors.Is(err, task.ErrConflict) || errors.Is(err, task.ErrNotFound) {
+	if errors.Is(err, task.ErrConflict) || errors.Is(err, task.ErrNotFound) || errors.Is(err, task.ErrIdempotencyMismatch) {
 		return true
 	}
 	var se *sqlite.Error

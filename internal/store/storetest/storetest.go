@@ -47,6 +47,16 @@ func Run(t *testing.T, open func(t *testing.T) task.Store) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"ConcurrentCreateConflicts", testConcurrentCreateConflicts},
 		{"ConcurrentApplyCreate", testConcurrentApplyCreate},
+		// Control: retry, priority, metadata, ownership, idempotent
+		// create, the webhook outbox (control.go).
+		{"RetriedRun", testRetriedRun},
+		{"ListOwnerAndMetadata", testListOwnerAndMetadata},
+		{"OwnerStats", testOwnerStats},
+		{"CreateIdempotent", testCreateIdempotent},
+		{"CreateIdempotentConcurrent", testCreateIdempotentConcurrent},
+		{"PurgeIdempotencyKeys", testPurgeIdempotencyKeys},
+		{"WebhookOutbox", testWebhookOutbox},
+		{"WebhookChanges", testWebhookChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,6 +143,27 @@ func diff(want, got *task.Task) string {
 	}
 	if !eqPtr(want.ExecutionTime, got.ExecutionTime) {
 		add("ExecutionTime", show(want.ExecutionTime), show(got.ExecutionTime))
+	}
+	if !eqPtr(want.Priority, got.Priority) {
+		add("Priority", show(want.Priority), show(got.Priority))
+	}
+	if !jsonEqual(want.Metadata, got.Metadata) {
+		add("Metadata", string(want.Metadata), string(got.Metadata))
+	}
+	if want.Owner != got.Owner {
+		add("Owner", want.Owner, got.Owner)
+	}
+	if !eqPtr(want.CallbackURL, got.CallbackURL) {
+		add("CallbackURL", show(want.CallbackURL), show(got.CallbackURL))
+	}
+	if want.Retries != got.Retries {
+		add("Retries", want.Retries, got.Retries)
+	}
+	if want.AttemptOffset != got.AttemptOffset {
+		add("AttemptOffset", want.AttemptOffset, got.AttemptOffset)
+	}
+	if d := webhookDiff(want.Webhook, got.Webhook); d != "" {
+		add("Webhook", "", d)
 	}
 	for _, f := range []struct {
 		name string
@@ -239,6 +270,17 @@ func testCreateGet(t *testing.T, s task.Store) {
 	full.UpdatedAt = base.Add(time.Hour + 123456*time.Microsecond)
 	full.StartedAt = ptr(base.Add(time.Minute + time.Microsecond))
 	full.CompletedAt = ptr(base.Add(2 * time.Minute).In(time.FixedZone("UTC+3", 3*3600)))
+	full.Priority = ptr(task.MaxPriority)
+	full.Metadata = json.RawMessage(`{"ticket": "AAI-003", "n": 3, "tags": ["a", "é"], "nested": {"x": null}}`)
+	full.Owner = "team-a"
+	full.CallbackURL = ptr("https://hooks.example.com/task?x=1")
+	full.Retries = 2
+	full.AttemptOffset = 1
+	full.Webhook = &task.WebhookDelivery{State: task.WebhookDelivered, Attempts: 3, LastStatus: ptr(204),
+		LastError: ptr("earlier: 503"), DeliveredAt: ptr(base.Add(3*time.Minute + time.Microsecond))}
+	waiting := newTask(t, 4)
+	waiting.Priority = ptr(1)
+	waiting.Webhook = &task.WebhookDelivery{State: task.WebhookWaiting}
 	scalar := newTask(t, 2)
 	scalar.Result = json.RawMessage(`"just a string"`)
 	empty := newTask(t, 3)
@@ -246,15 +288,15 @@ func testCreateGet(t *testing.T, s task.Store) {
 	empty.WorkerID = ptr("")
 	empty.ExecutionTime = ptr(int64(0))
 
-	for _, want := range []*task.Task{minimal, full, scalar, empty} {
+	for _, want := range []*task.Task{minimal, full, scalar, empty, waiting} {
 		create(t, s, want)
 		got := get(t, s, want.ID)
 		if d := diff(want, got); d != "" {
 			t.Errorf("round trip of task %s: %s", want.ID, d)
 		}
 	}
-	if got := get(t, s, minimal.ID); got.Result != nil {
-		t.Errorf("Result of a task without one = %q, want nil", got.Result)
+	if got := get(t, s, minimal.ID); got.Result != nil || got.Metadata != nil || got.Webhook != nil || got.Priority != nil {
+		t.Errorf("task without result, metadata, webhook, priority: got %q, %q, %+v, %v", got.Result, got.Metadata, got.Webhook, got.Priority)
 	}
 }
 
@@ -504,6 +546,8 @@ func changeCases() []changeCase {
 		{"failed", func(id uuid.UUID, at time.Time) task.Change { return task.MarkFailed(id, bad, at) }},
 		{"cancelled", func(id uuid.UUID, at time.Time) task.Change { return task.MarkCancelled(id, at) }},
 		{"late result", func(id uuid.UUID, at time.Time) task.Change { return task.RecordLateResult(id, out, at) }},
+		{"retried", func(id uuid.UUID, at time.Time) task.Change { return task.MarkRetried(id, 0, at) }},
+		{"retried after 3 attempts", func(id uuid.UUID, at time.Time) task.Change { return task.MarkRetried(id, 3, at) }},
 	}
 }
 
@@ -512,6 +556,21 @@ func expectAfter(before *task.Task, c task.Change) *task.Task {
 	after := *before
 	after.Status = c.To
 	after.Attempts = max(before.Attempts, c.Attempts)
+	if c.NewRun {
+		after.Retries++
+		after.AttemptOffset = after.Attempts
+		after.Result, after.ExecutionTime, after.CompletedAt = nil, nil, nil
+		if before.Webhook != nil {
+			after.Webhook = &task.WebhookDelivery{State: task.WebhookWaiting}
+		}
+		after.UpdatedAt = c.At.UTC().Truncate(time.Microsecond)
+		return &after
+	}
+	if c.Notify && before.Webhook != nil {
+		w := *before.Webhook
+		w.State = task.WebhookDue
+		after.Webhook = &w
+	}
 	if c.WorkerID != nil {
 		after.WorkerID = c.WorkerID
 	}
@@ -535,24 +594,42 @@ func expectAfter(before *task.Task, c task.Change) *task.Task {
 }
 
 // testTransitions applies every kind of change to a task in every status,
-// with attempts 0 and 2, and checks that the store follows Change.Allows:
-// the allowed change applies exactly; the refused one is ErrConflict and
-// changes nothing.
+// with attempts 0 and 2, and 2 after a retry at 2 (attempt offset 2, with
+// a webhook whose last delivery is recorded), and checks that the store
+// follows Change.Allows and Change.AllowsRun: the allowed change applies
+// exactly (its Notify and NewRun effects included); the refused one is
+// ErrConflict and changes nothing.
 func testTransitions(t *testing.T, s task.Store) {
 	i := 0
 	for _, from := range task.Statuses {
-		for _, attempts := range []int{0, 2} {
+		for _, run := range []struct{ attempts, offset int }{{0, 0}, {2, 0}, {2, 2}} {
+			attempts := run.attempts
 			for _, cc := range changeCases() {
-				name := fmt.Sprintf("%s/attempts=%d/%s", from, attempts, cc.name)
+				name := fmt.Sprintf("%s/attempts=%d/offset=%d/%s", from, attempts, run.offset, cc.name)
 				tk := newTask(t, i)
 				i++
 				tk.Status = from
 				tk.Attempts = attempts
 				tk.WorkerID = ptr("w-0")
+				tk.Result = json.RawMessage(`{"before":1}`)
+				tk.ExecutionTime = ptr(int64(5))
+				if from.Terminal() {
+					tk.CompletedAt = ptr(base)
+				}
+				if run.offset > 0 {
+					tk.AttemptOffset, tk.Retries = run.offset, 1
+					tk.Webhook = &task.WebhookDelivery{State: task.WebhookDelivered, Attempts: 2, LastStatus: ptr(200),
+						LastError: ptr("first: 500"), DeliveredAt: ptr(base)}
+					if !from.Terminal() {
+						tk.Webhook = &task.WebhookDelivery{State: task.WebhookWaiting}
+					}
+				} else if i%2 == 0 {
+					tk.Webhook = &task.WebhookDelivery{State: task.WebhookWaiting}
+				}
 				create(t, s, tk)
 				before := get(t, s, tk.ID)
 				c := cc.build(tk.ID, base.Add(time.Hour+time.Duration(i)*time.Microsecond))
-				allowed := c.Allows(from, attempts)
+				allowed := c.Allows(from, attempts) && c.AllowsRun(run.offset)
 
 				got, err := s.Apply(ctxOf(t), c)
 				stored := get(t, s, tk.ID)
