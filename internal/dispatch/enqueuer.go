@@ -73,6 +73,7 @@ var ErrQueueUnavailable = errors.New("task queue unavailable")
 var (
 	_ task.Enqueuer     = (*Enqueuer)(nil)
 	_ task.JobCanceller = (*Enqueuer)(nil)
+	_ task.JobRetrier   = (*Enqueuer)(nil)
 )
 
 // Publisher is the part of a Redis client the Enqueuer uses to publish
@@ -133,9 +134,11 @@ func NewEnqueuer(queue *bullmq.Queue, client Publisher, channel string, o Enqueu
 		pause: o.FailFastFor, now: o.Now}, nil
 }
 
-// Enqueue adds the job of t, with job id = task id. It is idempotent: when
-// a job with that id exists, BullMQ adds nothing. For FailFastFor after a
-// failed add it returns ErrQueueUnavailable without trying.
+// Enqueue adds the job of t, with job id = task id, the task's priority
+// (BullMQ's) and, in its data, the attempt offset of the task's current
+// run (taskqueue.Job.AttemptOffset). It is idempotent: when a job with
+// that id exists, BullMQ adds nothing. For FailFastFor after a failed add
+// it returns ErrQueueUnavailable without trying.
 func (e *Enqueuer) Enqueue(ctx context.Context, t *task.Task) error {
 	if e.pause > 0 && e.now().UnixNano() < e.downUntil.Load() {
 		e.metrics.enqueue(EnqueueSkipped)
@@ -143,7 +146,11 @@ func (e *Enqueuer) Enqueue(ctx context.Context, t *task.Task) error {
 	}
 	opts := e.opts
 	opts.JobID = t.ID.String()
-	data := taskqueue.Job{TaskID: t.ID.String(), Code: t.Code, Prompt: t.Prompt, Timeout: t.Timeout}
+	if t.Priority != nil {
+		opts.Priority = *t.Priority
+	}
+	data := taskqueue.Job{TaskID: t.ID.String(), Code: t.Code, Prompt: t.Prompt, Timeout: t.Timeout,
+		AttemptOffset: t.AttemptOffset}
 	if _, err := e.queue.Add(ctx, taskqueue.JobName, data, &opts); err != nil {
 		e.metrics.enqueue(EnqueueError)
 		if e.pause > 0 && ctx.Err() == nil {

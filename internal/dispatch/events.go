@@ -212,7 +212,7 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (Outcome, e
 		job, err := l.queue.GetJob(ctx, ev.JobID)
 		switch {
 		case err == nil:
-			o.WorkerID, o.Attempts = job.ProcessedBy, job.AttemptsMade
+			o.WorkerID, o.Attempts = job.ProcessedBy, jobOffset(job)+job.AttemptsMade
 			if o.ErrorMessage == "" {
 				o.ErrorMessage = job.FailedReason
 			}
@@ -221,6 +221,13 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (Outcome, e
 			}
 		case !errors.Is(err, bullmq.ErrJobNotFound):
 			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
+		default:
+			// Without the job the event's run is unknown: when a client
+			// retried the task, the event may be about the run it replaced
+			// (removed with its job). The reconciler decides such tasks.
+			if t, err := l.svc.Get(ctx, id); err == nil && t.Retries > 0 {
+				return EventGone, nil
+			}
 		}
 		if o.ErrorMessage == "" {
 			o.ErrorMessage = "job failed"
@@ -271,7 +278,8 @@ func (l *EventsListener) applyChange(ctx context.Context, c task.Change) (Outcom
 	return "", fmt.Errorf("apply %s to task %s: %w", c.To, c.ID, err)
 }
 
-// runningChange moves the task to running for the attempt the job is on.
+// runningChange moves the task to running for the attempt the job is on
+// (counted from the job's attempt offset).
 func runningChange(id uuid.UUID, job *bullmq.Job, at time.Time) task.Change {
 	attempt := job.AttemptsStarted
 	if attempt == 0 {
@@ -280,8 +288,13 @@ func runningChange(id uuid.UUID, job *bullmq.Job, at time.Time) task.Change {
 	if !job.ProcessedOn.IsZero() {
 		at = job.ProcessedOn
 	}
-	return task.MarkRunning(id, attempt, job.ProcessedBy, at)
+	return task.MarkRunning(id, jobOffset(job)+attempt, job.ProcessedBy, at)
 }
+
+// jobOffset is the attempt offset of a task job (taskqueue.Job): the
+// attempts the task made before the job, 0 for a task never retried. The
+// task's attempt numbers are the job's plus it.
+func jobOffset(job *bullmq.Job) int { return taskqueue.ParseAttemptOffset(job.Data) }
 
 // retryChange says what a retry event means given the job as it is now.
 // When the job still waits for its next attempt, the task goes back to
@@ -307,7 +320,7 @@ func retryChange(id uuid.UUID, job *bullmq.Job, state bullmq.JobState, at time.T
 		if job.AttemptsMade < job.AttemptsStarted || reason == "" {
 			reason = StalledReason
 		}
-		return task.MarkRetrying(id, attempt, reason, at), true
+		return task.MarkRetrying(id, jobOffset(job)+attempt, reason, at), true
 	case bullmq.StateActive:
 		return runningChange(id, job, at), true
 	}

@@ -55,8 +55,11 @@ type ReconcilerOptions struct {
 //   - completed: once ResultGrace passed with no result job pending, the
 //     task is completed from the job's return value;
 //   - missing: once ResultGrace passed with no result job pending, a queued
-//     task that never ran is enqueued again, and any other is failed with
-//     MissingJobReason.
+//     task whose current run never ran is enqueued again, and any other is
+//     failed with MissingJobReason.
+//
+// Attempt numbers read from a job are counted from the job's attempt
+// offset (taskqueue.Job.AttemptOffset), as the events listener does.
 //
 // Every repair is a conditional update and a re-add is idempotent, so
 // several replicas may reconcile at once.
@@ -189,7 +192,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, erro
 		if at.IsZero() {
 			at = now
 		}
-		c = task.MarkFailed(t.ID, task.Outcome{WorkerID: job.ProcessedBy, ErrorMessage: reason, Attempts: job.AttemptsMade}, at)
+		c = task.MarkFailed(t.ID, task.Outcome{WorkerID: job.ProcessedBy, ErrorMessage: reason,
+			Attempts: jobOffset(job) + job.AttemptsMade}, at)
 	case bullmq.StateCompleted, bullmq.StateUnknown:
 		ok, err := r.decideAlone(ctx, t, now)
 		if err != nil || !ok {
@@ -199,7 +203,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, erro
 			c = completedFromReturn(t.ID, job, now)
 			break
 		}
-		if t.Status == task.StatusQueued && t.Attempts == 0 && r.o.Enqueuer != nil {
+		// A queued task whose current run never started (no attempt past
+		// its offset) lost its job before it ran: add it again.
+		if t.Status == task.StatusQueued && t.Attempts <= t.AttemptOffset && r.o.Enqueuer != nil {
 			if err := r.o.Enqueuer.Enqueue(ctx, t); err != nil {
 				return "", fmt.Errorf("re-enqueue task %s: %w", t.ID, err)
 			}
@@ -258,13 +264,13 @@ func completedFromReturn(id uuid.UUID, job *bullmq.Job, now time.Time) task.Chan
 	}
 	if r, rid, err := taskqueue.ParseResult(job.ReturnValue); err == nil && rid == id {
 		o := outcomeOf(r)
-		o.Attempts = job.AttemptsMade
+		o.Attempts = jobOffset(job) + job.AttemptsMade
 		if r.Status == taskqueue.ResultFailed {
 			return task.MarkFailed(id, o, at)
 		}
 		return task.MarkCompleted(id, o, at)
 	}
-	o := task.Outcome{WorkerID: job.ProcessedBy, Attempts: job.AttemptsMade}
+	o := task.Outcome{WorkerID: job.ProcessedBy, Attempts: jobOffset(job) + job.AttemptsMade}
 	switch rv := job.ReturnValue; {
 	case len(rv) == 0 || string(rv) == "null":
 	case json.Valid(rv):

@@ -196,9 +196,10 @@ func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r taskqueue.Re
 	// does. A worker posts its result while the attempt runs (atm not yet
 	// counted, ats counted), so the larger of the two is the attempt. The
 	// events listener may not have applied that attempt's start yet, and
-	// once the task is finished it no longer can.
-	if made, started, err := c.tasks.GetJobAttempts(ctx, id.String()); err == nil {
-		o.Attempts = max(made, started)
+	// once the task is finished it no longer can. The job's attempts count
+	// from its attempt offset (a retried task's job), read from its data.
+	if job, err := c.tasks.GetJob(ctx, id.String()); err == nil {
+		o.Attempts = jobOffset(job) + max(job.AttemptsMade, job.AttemptsStarted)
 	}
 	change, outcome := task.MarkCompleted(id, o, now), ResultCompleted
 	if r.Status == taskqueue.ResultFailed {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
@@ -370,5 +372,40 @@ func TestDeferredFailurePostsResult(t *testing.T) {
 	}
 	if n := exec.runs.Load(); n != 0 {
 		t.Errorf("executor ran %d times, want 0", n)
+	}
+}
+
+// TestRetriedTaskResultIDs: the job of a retried task carries an attempt
+// offset; its results are posted under ids that continue the task's
+// attempts (ResultJobID(id, offset + attemptsMade)), so that they never
+// collide with the results of the earlier run, which BullMQ would drop.
+func TestRetriedTaskResultIDs(t *testing.T) {
+	client := testenv.RedisClient(t)
+	cfg := testConfig(t)
+	exec := &funcExecutor{fn: func(ctx context.Context, in executor.Input) (executor.Output, error) {
+		if in.Prompt == "fail" {
+			return executor.Output{}, errors.New("agent crashed")
+		}
+		return executor.Output{Result: json.RawMessage(`1`)}, nil
+	}}
+	startApp(t, client, cfg, exec)
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
+	add := func(prompt string, offset int, opts *bullmq.JobOptions) string {
+		id := uuid.NewString()
+		opts.JobID = id
+		if _, err := tasks.Add(context.Background(), taskqueue.JobName,
+			taskqueue.Job{TaskID: id, Code: "c", Prompt: prompt, Timeout: 10_000, AttemptOffset: offset}, opts); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	ok := add("ok", 3, &bullmq.JobOptions{})
+	if res, _ := waitResult(t, results, taskqueue.ResultJobID(ok, 3), 10*time.Second); res.Status != taskqueue.ResultCompleted {
+		t.Errorf("completed result = %+v", res)
+	}
+	failed := add("fail", 2, &bullmq.JobOptions{Attempts: 2, Backoff: &bullmq.Backoff{Type: "fixed", Delay: 10 * time.Millisecond}})
+	if res, _ := waitResult(t, results, taskqueue.ResultJobID(failed, 3), 10*time.Second); res.Status != taskqueue.ResultFailed {
+		t.Errorf("failed result = %+v", res)
 	}
 }

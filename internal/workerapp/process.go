@@ -66,7 +66,7 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 		if out.Truncated {
 			a.metrics.truncated.Inc()
 		}
-		resultID := taskqueue.ResultJobID(data.TaskID, job.AttemptsMade)
+		resultID := taskqueue.ResultJobID(data.TaskID, data.AttemptOffset+job.AttemptsMade)
 		if perr := a.post(ctx, resultID, taskqueue.Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID,
 			Status: taskqueue.ResultCompleted, Result: out.Result, ExecutionTime: &ms}); perr != nil {
 			// Without a posted result the run is worth nothing to the
@@ -129,7 +129,10 @@ func (a *App) finalFailure(ctx context.Context, job *bullmq.Job, taskID string, 
 func (a *App) postFailure(ctx context.Context, job *bullmq.Job, taskID, msg string, ms int64) {
 	res := taskqueue.Result{TaskID: taskID, WorkerID: a.cfg.WorkerID, Status: taskqueue.ResultFailed,
 		ErrorMessage: &msg, ExecutionTime: &ms}
-	if err := a.post(ctx, taskqueue.ResultJobID(taskID, job.AttemptsMade), res); err != nil {
+	// A retried task's job counts its attempts from its attempt offset, so
+	// that its result ids do not repeat those of the earlier runs.
+	id := taskqueue.ResultJobID(taskID, taskqueue.ParseAttemptOffset(job.Data)+job.AttemptsMade)
+	if err := a.post(ctx, id, res); err != nil {
 		a.log.Error("could not post the failed result", "job_id", job.ID, "task_id", taskID, "err", err)
 	}
 }
