@@ -32,6 +32,12 @@ type Options struct {
 	Reconciler ReconcilerOptions
 	Results    ResultsOptions
 	Cleaner    CleanerOptions
+	// Webhooks configures the webhook relay and deliverer; they run only
+	// when Webhooks.Sender is set. Its Logger is set by the Dispatcher.
+	Webhooks WebhookOptions
+	// Keys configures the purge of expired idempotency keys. Its Logger is
+	// set by the Dispatcher.
+	Keys KeyPurgerOptions
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the dispatch metrics. Defaults to none: no
@@ -42,10 +48,11 @@ type Options struct {
 	RestartDelay time.Duration
 }
 
-// Dispatcher is the Redis side of the orchestrator: the task and results
-// queues, the Enqueuer the task service adds jobs with, and the background
-// loops (relay, events listener, reconciler, result consumer, cleaner),
-// which Run starts, supervises and stops. It also answers the queue
+// Dispatcher is the Redis side of the orchestrator: the task, results and
+// webhooks queues, the Enqueuer the task service adds jobs with, and the
+// background loops (relay, events listener, reconciler, result consumer,
+// cleaner, webhook relay and deliverer, idempotency key purge), which Run
+// starts, supervises and stops. It also answers the queue
 // statistics and the Redis health check. Build it with New; it is safe for
 // concurrent use.
 type Dispatcher struct {
@@ -55,6 +62,7 @@ type Dispatcher struct {
 	log      *slog.Logger
 	tasks    *bullmq.Queue
 	results  *bullmq.Queue
+	webhooks *bullmq.Queue
 	enqueuer *Enqueuer
 	stats    *QueueStats
 	checker  *RedisChecker
@@ -96,6 +104,12 @@ func New(client redis.UniversalClient, o Options) (*Dispatcher, error) {
 	if d.results, err = bullmq.NewQueue(client, d.names.Results(), qopts); err != nil {
 		return nil, fmt.Errorf("new dispatcher: results queue: %w", err)
 	}
+	if d.webhooks, err = bullmq.NewQueue(client, d.names.Webhooks(), qopts); err != nil {
+		return nil, fmt.Errorf("new dispatcher: webhooks queue: %w", err)
+	}
+	if err := o.Webhooks.fill(); err != nil {
+		return nil, fmt.Errorf("new dispatcher: %w", err)
+	}
 	eo := o.Enqueue
 	eo.Metrics = d.metrics
 	if d.enqueuer, err = NewEnqueuer(d.tasks, client, d.names.CancelChannel(), eo); err != nil {
@@ -127,12 +141,18 @@ func (d *Dispatcher) CheckRedis(ctx context.Context) task.QueueHealth {
 // Collector returns the scrape-time Prometheus collector of task, job,
 // Redis and database state, reading tasks through svc.
 func (d *Dispatcher) Collector(svc *task.Service) prometheus.Collector {
-	return NewStateCollector(svc, []*bullmq.Queue{d.tasks, d.results}, d.checker, 2*time.Second)
+	return NewStateCollector(svc, []*bullmq.Queue{d.tasks, d.results, d.webhooks}, d.checker, 2*time.Second)
 }
 
 // loop is a background loop: it works until ctx is cancelled.
 type loop interface {
 	Run(ctx context.Context) error
+}
+
+// namedLoop is a loop and its name in the logs.
+type namedLoop struct {
+	name string
+	l    loop
 }
 
 // Run builds the background loops on svc (whose Enqueuer should be this
@@ -150,6 +170,7 @@ func (d *Dispatcher) Run(ctx context.Context, svc *task.Service) error {
 	o.Reconciler.Logger, o.Reconciler.Metrics, o.Reconciler.Enqueuer = d.log, d.metrics, d.enqueuer
 	o.Results.Logger, o.Results.Metrics = d.log, d.metrics
 	o.Cleaner.Logger, o.Cleaner.Metrics = d.log, d.metrics
+	o.Webhooks.Logger, o.Keys.Logger = d.log, d.log
 
 	relay, err := NewRelay(svc, o.Relay)
 	if err != nil {
@@ -171,11 +192,25 @@ func (d *Dispatcher) Run(ctx context.Context, svc *task.Service) error {
 	if err != nil {
 		return err
 	}
+	keys, err := NewKeyPurger(svc, o.Keys)
+	if err != nil {
+		return err
+	}
+	loops := []namedLoop{{"relay", relay}, {"events", events}, {"reconciler", reconciler}, {"results", results},
+		{"cleaner", cleaner}, {"idempotency-keys", keys}}
+	if o.Webhooks.Sender != nil {
+		wrelay, err := NewWebhookRelay(d.webhooks, svc, o.Webhooks)
+		if err != nil {
+			return err
+		}
+		deliverer, err := NewWebhookDeliverer(d.client, svc, d.names, o.Webhooks)
+		if err != nil {
+			return err
+		}
+		loops = append(loops, namedLoop{"webhook-relay", wrelay}, namedLoop{"webhooks", deliverer})
+	}
 	var wg sync.WaitGroup
-	for _, l := range []struct {
-		name string
-		l    loop
-	}{{"relay", relay}, {"events", events}, {"reconciler", reconciler}, {"results", results}, {"cleaner", cleaner}} {
+	for _, l := range loops {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -204,5 +239,5 @@ func (d *Dispatcher) supervise(ctx context.Context, name string, l loop) {
 // Close releases the queues. It does not close the Redis client, which
 // the caller owns. It is safe to call twice.
 func (d *Dispatcher) Close() error {
-	return errors.Join(d.tasks.Close(), d.results.Close())
+	return errors.Join(d.tasks.Close(), d.results.Close(), d.webhooks.Close())
 }

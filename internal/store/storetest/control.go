@@ -339,8 +339,12 @@ func testWebhookOutbox(t *testing.T, s task.Store) {
 	at := base.Add(time.Hour)
 	var due []uuid.UUID
 	finish := []func(uuid.UUID, time.Time) task.Change{
-		func(id uuid.UUID, at time.Time) task.Change { return task.MarkCompleted(id, task.Outcome{Attempts: 1}, at) },
-		func(id uuid.UUID, at time.Time) task.Change { return task.MarkFailed(id, task.Outcome{ErrorMessage: "x"}, at) },
+		func(id uuid.UUID, at time.Time) task.Change {
+			return task.MarkCompleted(id, task.Outcome{Attempts: 1}, at)
+		},
+		func(id uuid.UUID, at time.Time) task.Change {
+			return task.MarkFailed(id, task.Outcome{ErrorMessage: "x"}, at)
+		},
 		func(id uuid.UUID, at time.Time) task.Change { return task.MarkCancelled(id, at) },
 	}
 	for i := range 6 {
