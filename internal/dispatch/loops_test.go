@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/dispatch"
+	"github.com/agentorch/orchestrator/internal/webhook"
 )
 
 // TestLoopsStop: every loop returns nil soon after its context is
@@ -35,8 +36,25 @@ func TestLoopsStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sender, err := webhook.NewSender(webhook.SenderOptions{Key: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wo := dispatch.WebhookOptions{Sender: sender, Logger: e.log}
+	wrelay, err := dispatch.NewWebhookRelay(e.tasks, e.svc, wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverer, err := dispatch.NewWebhookDeliverer(e.client, e.svc, e.names, wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := dispatch.NewKeyPurger(e.svc, dispatch.KeyPurgerOptions{Logger: e.log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	loops := []interface{ Run(context.Context) error }{relay, events, rec, res, cl}
+	loops := []interface{ Run(context.Context) error }{relay, events, rec, res, cl, wrelay, deliverer, keys}
 	errs := make(chan error, len(loops))
 	for _, l := range loops {
 		go func() { errs <- l.Run(ctx) }()
