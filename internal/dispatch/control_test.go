@@ -38,7 +38,9 @@ func mustUUIDv7(t *testing.T) uuid.UUID {
 // execFunc adapts a function to executor.Executor.
 type execFunc func(ctx context.Context, in executor.Input) (executor.Output, error)
 
-func (f execFunc) Run(ctx context.Context, in executor.Input) (executor.Output, error) { return f(ctx, in) }
+func (f execFunc) Run(ctx context.Context, in executor.Input) (executor.Output, error) {
+	return f(ctx, in)
+}
 
 // taskWorker runs our worker (internal/workerapp) on the env's queues with
 // the executor until the test ends.
