@@ -41,6 +41,7 @@ func TestChangeAllows(t *testing.T) {
 		{"failed", task.MarkFailed(id, o, at), F, live, func(int) bool { return true }},
 		{"cancelled", task.MarkCancelled(id, at), X, live, func(int) bool { return true }},
 		{"late result", task.RecordLateResult(id, o, at), X, []task.Status{X}, func(int) bool { return true }},
+		{"retried", task.MarkRetried(id, 2, at), P, []task.Status{F, X}, func(int) bool { return true }},
 	}
 	for _, tc := range tests {
 		if tc.c.To != tc.to || tc.c.ID != id {
@@ -144,6 +145,78 @@ func TestAllowsGuards(t *testing.T) {
 		name := fmt.Sprintf("guard %d event %d stored %d", tc.guard, tc.event, tc.stored)
 		if got := c.Allows(R, tc.stored); got != tc.expected {
 			t.Errorf("%s: Allows = %v, want %v", name, got, tc.expected)
+		}
+	}
+}
+
+// TestAllowsRun: changes about an attempt of an earlier run (at or below
+// the task's attempt offset) are refused; unknown attempts and retries pass.
+func TestAllowsRun(t *testing.T) {
+	id := uuid.New()
+	at := time.Now()
+	for _, tc := range []struct {
+		c      task.Change
+		offset int
+		want   bool
+	}{
+		{task.MarkRunning(id, 4, "w", at), 3, true},
+		{task.MarkRunning(id, 3, "w", at), 3, false},
+		{task.MarkRetrying(id, 3, "e", at), 3, false},
+		{task.MarkFailed(id, task.Outcome{Attempts: 2}, at), 3, false},
+		{task.MarkCompleted(id, task.Outcome{Attempts: 4}, at), 3, true},
+		{task.MarkFailed(id, task.Outcome{}, at), 3, true}, // attempts unknown
+		{task.MarkCancelled(id, at), 3, true},
+		{task.MarkRetried(id, 3, at), 3, true},
+		{task.MarkRunning(id, 1, "w", at), 0, true},
+	} {
+		if got := tc.c.AllowsRun(tc.offset); got != tc.want {
+			t.Errorf("%s attempt %d with offset %d: AllowsRun = %v, want %v", tc.c.To, tc.c.Attempts, tc.offset, got, tc.want)
+		}
+	}
+}
+
+// TestNotify: every change that gives a live task a final status notifies;
+// nothing else does.
+func TestNotify(t *testing.T) {
+	id := uuid.New()
+	at := time.Now()
+	for _, c := range []task.Change{task.MarkCompleted(id, task.Outcome{}, at), task.MarkFailed(id, task.Outcome{}, at), task.MarkCancelled(id, at)} {
+		if !c.Notify {
+			t.Errorf("change to %s does not notify", c.To)
+		}
+	}
+	for _, c := range []task.Change{task.MarkQueued(id, at), task.MarkRunning(id, 1, "", at), task.MarkRetrying(id, 1, "e", at),
+		task.RecordLateResult(id, task.Outcome{}, at), task.MarkRetried(id, 0, at)} {
+		if c.Notify {
+			t.Errorf("change to %s (from %v) notifies", c.To, c.From)
+		}
+	}
+	if r := task.MarkRetried(id, 2, at); !r.NewRun || r.Attempts != 2 || r.To != P {
+		t.Errorf("MarkRetried = %+v", r)
+	}
+}
+
+func TestWebhookChangeAllows(t *testing.T) {
+	id := uuid.New()
+	st := func(s task.WebhookState) *task.WebhookState { return &s }
+	for _, tc := range []struct {
+		c     task.WebhookChange
+		run   int
+		state *task.WebhookState
+		want  bool
+	}{
+		{task.MarkWebhookQueued(id, 0), 0, st(task.WebhookDue), true},
+		{task.MarkWebhookQueued(id, 0), 1, st(task.WebhookDue), false},
+		{task.MarkWebhookQueued(id, 0), 0, st(task.WebhookQueued), false},
+		{task.MarkWebhookQueued(id, 0), 0, nil, false},
+		{task.RecordWebhookFailure(id, 1, 2, nil, "x"), 1, st(task.WebhookQueued), true},
+		{task.MarkWebhookDelivered(id, 1, 2, 200, time.Now()), 1, st(task.WebhookDue), true},
+		{task.MarkWebhookDelivered(id, 1, 2, 200, time.Now()), 1, st(task.WebhookDelivered), false},
+		{task.MarkWebhookFailed(id, 1, 2, nil, "x"), 1, st(task.WebhookFailed), false},
+		{task.MarkWebhookFailed(id, 1, 2, nil, "x"), 1, st(task.WebhookWaiting), false},
+	} {
+		if got := tc.c.Allows(tc.run, tc.state); got != tc.want {
+			t.Errorf("%s (run %d) on run %d state %v: Allows = %v, want %v", tc.c.To, tc.c.Run, tc.run, tc.state, got, tc.want)
 		}
 	}
 }

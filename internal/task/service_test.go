@@ -49,11 +49,15 @@ func (m *memStore) Apply(_ context.Context, c task.Change) (*task.Task, error) {
 	if !ok {
 		return nil, task.ErrNotFound
 	}
-	if !c.Allows(t.Status, t.Attempts) {
+	if !c.Allows(t.Status, t.Attempts) || !c.AllowsRun(t.AttemptOffset) {
 		return nil, task.ErrConflict
 	}
 	t.Status, t.UpdatedAt = c.To, c.At
 	t.Attempts = max(t.Attempts, c.Attempts)
+	if c.NewRun {
+		t.Retries++
+		t.AttemptOffset = t.Attempts
+	}
 	m.tasks[c.ID] = t
 	return &t, nil
 }
@@ -61,6 +65,24 @@ func (m *memStore) Apply(_ context.Context, c task.Change) (*task.Task, error) {
 func (m *memStore) List(_ context.Context, q task.ListQuery) ([]*task.Task, *task.Cursor, error) {
 	m.lastList = &q
 	return nil, nil, nil
+}
+
+func (m *memStore) Stats(context.Context) (task.Stats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return task.Stats{Total: int64(len(m.tasks))}, nil
+}
+
+func (m *memStore) OwnerStats(_ context.Context, owner string) (task.Stats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var st task.Stats
+	for _, t := range m.tasks {
+		if t.Owner == owner {
+			st.Total++
+		}
+	}
+	return st, nil
 }
 
 func (m *memStore) set(id uuid.UUID, s task.Status) {
@@ -201,5 +223,136 @@ func TestServiceApplyDefaultsTime(t *testing.T) {
 	}
 	if _, err := s.Apply(t.Context(), task.MarkQueued(tk.ID, fixedNow)); !errors.Is(err, task.ErrConflict) {
 		t.Fatalf("second MarkQueued: err = %v, want ErrConflict", err)
+	}
+}
+
+// TestServiceOwnership: a caller that is not an admin sees only its own
+// tasks; others are "not found" for get, cancel and retry, and lists and
+// stats are scoped to it; admins and callers-less contexts see all.
+func TestServiceOwnership(t *testing.T) {
+	store := newMemStore()
+	s := newService(store, nil)
+	alice := task.WithCaller(t.Context(), task.Caller{Name: "alice"})
+	bob := task.WithCaller(t.Context(), task.Caller{Name: "bob"})
+	admin := task.WithCaller(t.Context(), task.Caller{Name: "ops", Admin: true})
+	system := t.Context()
+
+	mine, err := s.Create(alice, task.NewTask{Code: "c", Prompt: "p"})
+	if err != nil || mine.Owner != "alice" {
+		t.Fatalf("Create as alice: owner %q, %v", mine.Owner, err)
+	}
+	legacy, _ := s.Create(system, task.NewTask{Code: "c", Prompt: "p"})
+	if legacy.Owner != "" {
+		t.Fatalf("Create without caller: owner %q", legacy.Owner)
+	}
+	if byAdmin, _ := s.Create(admin, task.NewTask{Code: "c", Prompt: "p"}); byAdmin.Owner != "ops" {
+		t.Fatalf("Create as admin: owner %q", byAdmin.Owner)
+	}
+	for _, ctx := range []context.Context{alice, admin, system} {
+		if _, err := s.Get(ctx, mine.ID); err != nil {
+			t.Errorf("Get of alice's task by %+v: %v", ctxCaller(ctx), err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func() error
+	}{
+		{"get", func() error { _, err := s.Get(bob, mine.ID); return err }},
+		{"get legacy", func() error { _, err := s.Get(bob, legacy.ID); return err }},
+		{"cancel", func() error { _, err := s.Cancel(bob, mine.ID); return err }},
+		{"retry", func() error { _, err := s.Retry(bob, mine.ID); return err }},
+	} {
+		if err := tc.fn(); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("bob's %s of alice's task: err = %v, want ErrNotFound", tc.name, err)
+		}
+	}
+	if got, _ := s.Get(system, mine.ID); got.Status != task.StatusPending {
+		t.Fatalf("bob's refused cancel changed the task: %s", got.Status)
+	}
+	// Lists and stats: scoped for bob and alice, whatever the query says.
+	other := "alice"
+	if _, _, err := s.List(bob, task.ListQuery{Owner: &other}); err != nil || store.lastList.Owner == nil || *store.lastList.Owner != "bob" {
+		t.Fatalf("bob's list query owner = %v, %v; want bob", store.lastList.Owner, err)
+	}
+	if _, _, err := s.List(admin, task.ListQuery{Owner: &other}); err != nil || store.lastList.Owner != nil {
+		t.Fatalf("admin's list query owner = %v, %v; want none", store.lastList.Owner, err)
+	}
+	if st, _ := s.Stats(alice); st.Total != 1 {
+		t.Errorf("alice's stats total = %d, want 1", st.Total)
+	}
+	if st, _ := s.Stats(admin); st.Total != 3 {
+		t.Errorf("admin's stats total = %d, want 3", st.Total)
+	}
+	// Alice cancels and retries her own task.
+	if _, err := s.Cancel(alice, mine.ID); err != nil {
+		t.Fatalf("alice cancels: %v", err)
+	}
+	got, err := s.Retry(alice, mine.ID)
+	if err != nil || got.Status != task.StatusPending || got.Retries != 1 {
+		t.Fatalf("alice retries: %+v, %v", got, err)
+	}
+}
+
+func ctxCaller(ctx context.Context) task.Caller { c, _ := task.CallerFrom(ctx); return c }
+
+// retrier is an enqueuer that also prepares retries.
+type retrier struct {
+	enqueuer
+	attempts int
+	err      error
+}
+
+func (r *retrier) PrepareRetry(context.Context, *task.Task) (int, error) { return r.attempts, r.err }
+
+func TestServiceRetry(t *testing.T) {
+	store := newMemStore()
+	r := &retrier{attempts: 3}
+	s := newService(store, r)
+	tk, _ := s.Create(t.Context(), task.NewTask{Code: "c", Prompt: "p"})
+	if _, err := s.Retry(t.Context(), tk.ID); !errors.Is(err, task.ErrConflict) {
+		t.Fatalf("Retry of a queued task: err = %v, want ErrConflict", err)
+	}
+	store.set(tk.ID, task.StatusFailed)
+	r.err = fmt.Errorf("redis down: %w", task.ErrUnavailable)
+	if _, err := s.Retry(t.Context(), tk.ID); !errors.Is(err, task.ErrUnavailable) {
+		t.Fatalf("Retry with the queue down: err = %v, want ErrUnavailable", err)
+	}
+	if got, _ := s.Get(t.Context(), tk.ID); got.Status != task.StatusFailed || got.Retries != 0 {
+		t.Fatalf("a refused retry changed the task: %+v", got)
+	}
+	r.err = nil
+	got, err := s.Retry(t.Context(), tk.ID)
+	if err != nil || got.Status != task.StatusQueued || got.Attempts != 3 || got.AttemptOffset != 3 || got.Retries != 1 {
+		t.Fatalf("Retry = %+v, %v; want queued from attempt offset 3", got, err)
+	}
+	if n := len(r.ids); n != 2 || r.ids[1] != tk.ID {
+		t.Fatalf("enqueued %v, want the task twice (create, retry)", r.ids)
+	}
+	if _, err := s.Retry(t.Context(), uuid.New()); !errors.Is(err, task.ErrNotFound) {
+		t.Fatalf("Retry of an unknown task: err = %v", err)
+	}
+}
+
+func TestServiceCallbackPolicy(t *testing.T) {
+	store := newMemStore()
+	s := newService(store, nil)
+	_, err := s.Create(t.Context(), task.NewTask{Code: "c", Prompt: "p", CallbackURL: "https://example.com/h"})
+	var ve *task.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "callbackUrl" {
+		t.Fatalf("callback without webhooks configured: err = %v, want a callbackUrl validation error", err)
+	}
+	refuse := task.NewService(store, task.ServiceOptions{Logger: slog.New(slog.DiscardHandler),
+		CheckCallbackURL: func(u string) error { return errors.New("is a loopback address") }})
+	if _, err := refuse.Create(t.Context(), task.NewTask{Code: "c", Prompt: "p", CallbackURL: "http://127.0.0.1/"}); !errors.As(err, &ve) ||
+		ve.Field != "callbackUrl" || ve.Reason != "is a loopback address" {
+		t.Fatalf("refused callback: err = %v", err)
+	}
+	global := task.NewService(store, task.ServiceOptions{Logger: slog.New(slog.DiscardHandler), GlobalWebhook: true,
+		CheckCallbackURL: func(string) error { return nil }})
+	a, _ := global.Create(t.Context(), task.NewTask{Code: "c", Prompt: "p"})
+	b, _ := global.Create(t.Context(), task.NewTask{Code: "c", Prompt: "p", CallbackURL: "https://example.com/h"})
+	c, _ := refuse.Create(t.Context(), task.NewTask{Code: "c", Prompt: "p"})
+	if a.Webhook == nil || a.Webhook.State != task.WebhookWaiting || b.Webhook == nil || *b.CallbackURL != "https://example.com/h" || c.Webhook != nil {
+		t.Fatalf("webhooks: global %+v, callback %+v, none %+v", a.Webhook, b.Webhook, c.Webhook)
 	}
 }

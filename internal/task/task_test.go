@@ -29,6 +29,28 @@ func TestNewTaskValidate(t *testing.T) {
 		{"timeout over maximum", task.NewTask{Code: code, Prompt: prompt, Timeout: task.MaxTimeoutMs + 1}, "timeout", 0},
 		{"negative timeout", task.NewTask{Code: code, Prompt: prompt, Timeout: -1}, "timeout", 0},
 		{"first wrong field wins", task.NewTask{Timeout: -1}, "code", 0},
+		{"priority 1", task.NewTask{Code: code, Prompt: prompt, Priority: intp(1)}, "", task.DefaultTimeoutMs},
+		{"priority max", task.NewTask{Code: code, Prompt: prompt, Priority: intp(task.MaxPriority)}, "", task.DefaultTimeoutMs},
+		{"priority 0", task.NewTask{Code: code, Prompt: prompt, Priority: intp(0)}, "priority", 0},
+		{"priority over max", task.NewTask{Code: code, Prompt: prompt, Priority: intp(task.MaxPriority + 1)}, "priority", 0},
+		{"negative priority", task.NewTask{Code: code, Prompt: prompt, Priority: intp(-1)}, "priority", 0},
+		{"metadata object", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(` {"ticket":"AAI-003","n":[1,{"x":null}]} `)}, "", task.DefaultTimeoutMs},
+		{"metadata null", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(`null`)}, "", task.DefaultTimeoutMs},
+		{"metadata array", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(`["a"]`)}, "metadata", 0},
+		{"metadata string", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(`"a"`)}, "metadata", 0},
+		{"metadata invalid", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(`{"a":}`)}, "metadata", 0},
+		{"metadata with NUL", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(`{"a":"x\u0000"}`)}, "metadata", 0},
+		{"metadata key with NUL", task.NewTask{Code: code, Prompt: prompt, Metadata: []byte(`{"\u0000":1}`)}, "metadata", 0},
+		{"metadata at limit", task.NewTask{Code: code, Prompt: prompt,
+			Metadata: []byte(`{"k":"` + strings.Repeat("x", task.MaxMetadataBytes-8) + `"}`)}, "", task.DefaultTimeoutMs},
+		{"metadata over limit", task.NewTask{Code: code, Prompt: prompt,
+			Metadata: []byte(`{"k":"` + strings.Repeat("x", task.MaxMetadataBytes-7) + `"}`)}, "metadata", 0},
+		{"callback https", task.NewTask{Code: code, Prompt: prompt, CallbackURL: "https://hooks.example.com/x?a=1"}, "", task.DefaultTimeoutMs},
+		{"callback ftp", task.NewTask{Code: code, Prompt: prompt, CallbackURL: "ftp://example.com/"}, "callbackUrl", 0},
+		{"callback relative", task.NewTask{Code: code, Prompt: prompt, CallbackURL: "/hooks"}, "callbackUrl", 0},
+		{"callback with credentials", task.NewTask{Code: code, Prompt: prompt, CallbackURL: "https://u:p@example.com/"}, "callbackUrl", 0},
+		{"callback with fragment", task.NewTask{Code: code, Prompt: prompt, CallbackURL: "https://example.com/#x"}, "callbackUrl", 0},
+		{"callback too long", task.NewTask{Code: code, Prompt: prompt, CallbackURL: "https://example.com/" + strings.Repeat("a", task.MaxCallbackURLBytes)}, "callbackUrl", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,6 +121,48 @@ func TestValidateRefusesNUL(t *testing.T) {
 		var ve *task.ValidationError
 		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("%s with NUL: got %v, want a ValidationError on %s", tc.field, err, tc.field)
+		}
+	}
+}
+
+func intp(n int) *int { return &n }
+
+func TestMetadataFilterValidate(t *testing.T) {
+	for _, tc := range []struct {
+		f  task.MetadataFilter
+		ok bool
+	}{
+		{task.MetadataFilter{Key: "ticket", Value: "AAI-003"}, true},
+		{task.MetadataFilter{Key: "a.b c", Value: ""}, true},
+		{task.MetadataFilter{Key: "", Value: "x"}, false},
+		{task.MetadataFilter{Key: strings.Repeat("k", task.MaxMetadataKeyBytes+1), Value: "x"}, false},
+		{task.MetadataFilter{Key: "k", Value: strings.Repeat("v", task.MaxMetadataValueBytes+1)}, false},
+		{task.MetadataFilter{Key: "k", Value: "a\x00b"}, false},
+		{task.MetadataFilter{Key: "k\xff", Value: "x"}, false},
+	} {
+		err := tc.f.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("Validate(%q=%q) = %v, want ok %v", tc.f.Key, tc.f.Value, err, tc.ok)
+		}
+		var ve *task.ValidationError
+		if err != nil && (!errors.As(err, &ve) || !strings.HasPrefix(ve.Field, "metadata.")) {
+			t.Errorf("Validate(%q) error %v is not a ValidationError on metadata.<key>", tc.f.Key, err)
+		}
+	}
+	if got := (task.MetadataFilter{Key: `a"b`, Value: "c"}).JSON(); got != `{"a\"b":"c"}` {
+		t.Errorf("JSON() = %s", got)
+	}
+}
+
+func TestValidateIdempotencyKey(t *testing.T) {
+	for _, k := range []string{"a", "order-123:retry", strings.Repeat("k", task.MaxIdempotencyKeyBytes), "with space"} {
+		if err := task.ValidateIdempotencyKey(k); err != nil {
+			t.Errorf("ValidateIdempotencyKey(%q) = %v", k, err)
+		}
+	}
+	for _, k := range []string{"", strings.Repeat("k", task.MaxIdempotencyKeyBytes+1), "tab\t", "é"} {
+		if err := task.ValidateIdempotencyKey(k); !errors.Is(err, task.ErrInvalid) {
+			t.Errorf("ValidateIdempotencyKey(%q) = %v, want invalid", k, err)
 		}
 	}
 }
