@@ -10,6 +10,10 @@ import (
 	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
+// errStillActive refuses the retry of a task whose last job a worker still
+// holds.
+var errStillActive = &task.ConflictError{Reason: "the task's previous run is still stopping (its worker holds the job); retry in a moment"}
+
 // PrepareRetry removes the job the last run of t (a failed or cancelled
 // task) left in the task queue, so that the retry's job can be added under
 // the same id, and returns the attempts the task's jobs made in all: the
@@ -33,20 +37,20 @@ func (e *Enqueuer) PrepareRetry(ctx context.Context, t *task.Task) (int, error) 
 	}
 	offset := taskqueue.ParseAttemptOffset(job.Data)
 	if offset != t.AttemptOffset {
-		return 0, fmt.Errorf("job %s belongs to a newer run (attempt offset %d, task's %d): %w",
-			jobID, offset, t.AttemptOffset, task.ErrConflict)
+		return 0, fmt.Errorf("job %s (attempt offset %d, task's %d): %w", jobID, offset, t.AttemptOffset,
+			&task.ConflictError{Reason: "the task was retried meanwhile; read it again"})
 	}
 	state, err := e.queue.GetJobState(ctx, jobID)
 	if err != nil {
 		return 0, fmt.Errorf("read state of job %s: %w: %w", jobID, task.ErrUnavailable, err)
 	}
 	if state == bullmq.StateActive {
-		return 0, fmt.Errorf("job %s is still active (its worker has not stopped yet): %w", jobID, task.ErrConflict)
+		return 0, fmt.Errorf("job %s: %w", jobID, errStillActive)
 	}
 	switch err := e.queue.Remove(ctx, jobID); {
 	case err == nil, errors.Is(err, bullmq.ErrJobNotFound):
 	case errors.Is(err, bullmq.ErrJobLocked):
-		return 0, fmt.Errorf("job %s is still active (its worker has not stopped yet): %w", jobID, task.ErrConflict)
+		return 0, fmt.Errorf("job %s: %w", jobID, errStillActive)
 	default:
 		return 0, fmt.Errorf("remove job %s: %w: %w", jobID, task.ErrUnavailable, err)
 	}

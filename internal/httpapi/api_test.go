@@ -201,7 +201,7 @@ func TestBadInputs(t *testing.T) {
 				{"timeout too small", "POST", "/tasks", `{"code":"c","prompt":"p","timeout":999}`, 422, "body.timeout"},
 				{"timeout zero", "POST", "/tasks", `{"code":"c","prompt":"p","timeout":0}`, 422, "body.timeout"},
 				{"timeout too large", "POST", "/tasks", `{"code":"c","prompt":"p","timeout":86400001}`, 422, "body.timeout"},
-				{"unknown field", "POST", "/tasks", `{"code":"c","prompt":"p","priority":1}`, 422, "body.priority"},
+				{"unknown field", "POST", "/tasks", `{"code":"c","prompt":"p","colour":1}`, 422, "body.colour"},
 				{"body is an array", "POST", "/tasks", `[]`, 422, ""},
 				{"body is a string", "POST", "/tasks", `"code"`, 422, ""},
 				{"code too long", "POST", "/tasks", map[string]any{"code": strings.Repeat("a", task.MaxCodeBytes+1), "prompt": "p"}, 422, "body.code"},
@@ -268,7 +268,7 @@ func TestBodyLimitChunked(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
-	c := serve(t, openStore(t, "sqlite"), httpapi.Options{APIKeys: []string{"k1", "second-key"}})
+	c := serve(t, openStore(t, "sqlite"), httpapi.Options{APIKeys: plainKeys("k1", "second-key")})
 	var cr created
 	tests := []struct {
 		name   string
@@ -493,7 +493,7 @@ func TestMiddlewareHookAndRequestID(t *testing.T) {
 	c := serve(t, openStore(t, "sqlite"), httpapi.Options{
 		Middleware: []func(http.Handler) http.Handler{mw},
 		Routes:     []httpapi.ExtraRoute{{Pattern: "GET /metrics", Handler: extra, Public: true}},
-		APIKeys:    []string{"k"},
+		APIKeys:    plainKeys("k"),
 	})
 	r := c.do("GET", "/tasks/"+uuid.NewString(), nil, "Authorization", "Bearer k", "X-Request-ID", "req-123")
 	r.problem(t, 404, "")
@@ -520,7 +520,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	h := http.NotFoundHandler()
 	for name, opts := range map[string]httpapi.Options{
 		"no service":            {},
-		"empty key":             {Service: svc, APIKeys: []string{"k", " "}},
+		"empty key":             {Service: svc, APIKeys: plainKeys("k", " ")},
 		"route without handler": {Service: svc, Routes: []httpapi.ExtraRoute{{Pattern: "GET /metrics"}}},
 		"invalid pattern":       {Service: svc, Routes: []httpapi.ExtraRoute{{Pattern: "GET /{", Handler: h}}},
 		"conflicting route":     {Service: svc, Routes: []httpapi.ExtraRoute{{Pattern: "GET /health", Handler: h}}},

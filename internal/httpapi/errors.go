@@ -20,15 +20,25 @@ import (
 // Errors it does not know become a 500 whose detail hides the cause; the
 // caller logs it.
 func problemFor(err error, loc string) huma.StatusError {
-	var ve *task.ValidationError
+	var (
+		ve *task.ValidationError
+		ce *task.ConflictError
+	)
 	switch {
 	case errors.As(err, &ve):
 		return huma.Error422UnprocessableEntity("validation failed",
 			&huma.ErrorDetail{Location: loc + "." + ve.Field, Message: ve.Reason})
+	case errors.Is(err, task.ErrIdempotencyMismatch):
+		return huma.Error422UnprocessableEntity("validation failed", &huma.ErrorDetail{Location: "header.Idempotency-Key",
+			Message: "this key was used within the last 24 hours for a request with another body; use a new key"})
 	case errors.Is(err, task.ErrNotFound):
 		return huma.Error404NotFound("task not found")
+	case errors.As(err, &ce):
+		return huma.Error409Conflict(ce.Reason)
 	case errors.Is(err, task.ErrConflict):
 		return huma.Error409Conflict("task state does not allow this change")
+	case errors.Is(err, task.ErrUnavailable):
+		return huma.Error503ServiceUnavailable("the task queue cannot be reached; nothing was changed, try again")
 	case errors.Is(err, task.ErrInvalidCursor):
 		return huma.Error422UnprocessableEntity("validation failed",
 			&huma.ErrorDetail{Location: "query.cursor", Message: "invalid cursor: use a nextCursor returned by this API"})

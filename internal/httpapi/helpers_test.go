@@ -196,3 +196,13 @@ func short(b []byte) string {
 	}
 	return string(b)
 }
+
+// plainKeys returns plain (admin, unnamed) API keys, as API_KEYS entries
+// without a name give.
+func plainKeys(keys ...string) []httpapi.APIKey {
+	out := make([]httpapi.APIKey, len(keys))
+	for i, k := range keys {
+		out[i] = httpapi.APIKey{Key: k, Admin: true}
+	}
+	return out
+}

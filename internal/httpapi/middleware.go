@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/task"
 )
 
 // requestInfo is what the middleware learns about a request while it is
@@ -200,12 +202,13 @@ func limitBody(max int64, next http.Handler) http.Handler {
 // comparison does not depend on their lengths either.
 type apiKeys struct {
 	sums [][sha256.Size]byte
+	keys []APIKey
 }
 
-func newAPIKeys(keys []string) *apiKeys {
-	k := &apiKeys{}
+func newAPIKeys(keys []APIKey) *apiKeys {
+	k := &apiKeys{keys: keys}
 	for _, key := range keys {
-		k.sums = append(k.sums, sha256.Sum256([]byte(key)))
+		k.sums = append(k.sums, sha256.Sum256([]byte(key.Key)))
 	}
 	return k
 }
@@ -216,36 +219,43 @@ var (
 	errBadKey = errors.New("invalid API key")
 )
 
-// check returns nil when the Authorization header carries one of the keys.
-func (k *apiKeys) check(header string) error {
+// check returns the key the Authorization header carries, or an error
+// when it carries none of the keys. Every key is compared, so the time
+// taken does not tell which matched.
+func (k *apiKeys) check(header string) (APIKey, error) {
 	const prefix = "bearer "
 	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return errNoKey
+		return APIKey{}, errNoKey
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(header[len(prefix):])))
-	match := 0
+	found := -1
 	for i := range k.sums {
-		match |= subtle.ConstantTimeCompare(sum[:], k.sums[i][:])
+		if subtle.ConstantTimeCompare(sum[:], k.sums[i][:]) == 1 {
+			found = i
+		}
 	}
-	if match != 1 {
-		return errBadKey
+	if found < 0 {
+		return APIKey{}, errBadKey
 	}
-	return nil
+	return k.keys[found], nil
 }
 
 // requireKey refuses, with 401, requests without a valid key, except on
-// public paths.
+// public paths; the key's name and role go into the request's context as
+// the task.Caller, which the task service checks ownership against.
 func (s *Server) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.public(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := s.keys.check(r.Header.Get("Authorization")); err != nil {
+		key, err := s.keys.check(r.Header.Get("Authorization"))
+		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="orchestrator"`)
 			writeProblem(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		next.ServeHTTP(w, r)
+		ctx := task.WithCaller(r.Context(), task.Caller{Name: key.Name, Admin: key.Admin})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -50,9 +50,10 @@ type Options struct {
 	// from clients. Defaults to slog.Default().
 	Logger *slog.Logger
 	// APIKeys, when not empty, are the bearer keys every route but the
-	// public ones (/health, /openapi.*, /docs) requires. Defaults to none:
-	// no authentication.
-	APIKeys []string
+	// public ones (/health, /openapi.*, /docs) requires; each request acts
+	// as the key's task.Caller (see APIKey). Defaults to none: no
+	// authentication, and every request sees every task.
+	APIKeys []APIKey
 	// Database is pinged by GET /health. Defaults to Service (its Ping).
 	Database Pinger
 	// Redis, when set, is checked by GET /health and reported under
@@ -107,10 +108,8 @@ func New(opts Options) (s *Server, err error) {
 	if opts.Service == nil {
 		return nil, errors.New("httpapi: Options.Service is required")
 	}
-	for _, k := range opts.APIKeys {
-		if strings.TrimSpace(k) == "" {
-			return nil, errors.New("httpapi: an API key is empty")
-		}
+	if err := validateKeys(opts.APIKeys); err != nil {
+		return nil, err
 	}
 	// ServeMux panics on invalid or conflicting patterns; report them.
 	defer func() {
@@ -175,6 +174,60 @@ func New(opts Options) (s *Server, err error) {
 	}
 	s.handler = s.logRequests(h)
 	return s, nil
+}
+
+// APIKey is one accepted bearer key (an entry of API_KEYS).
+//
+// A named key (Name set) owns the tasks it creates: without Admin it sees
+// only those (other tasks are 404, lists and stats count only its own);
+// with Admin it sees every task. A plain key (no Name, as API_KEYS entries
+// were before keys had names) is an admin key: it sees every task, so
+// existing deployments keep working; the tasks it creates belong to no one
+// (owner ""), like the tasks created without API_KEYS or before owners
+// existed, and only admin keys see them.
+type APIKey struct {
+	// Name is the key's owner name: 1 to 64 letters, digits, '.', '_'
+	// or '-'; "" for a plain key. Several keys may share a name (key
+	// rotation): they own the same tasks.
+	Name string
+	// Key is the secret bearer token. Required; unique.
+	Key string
+	// Admin keys see every task. A plain key must be an admin.
+	Admin bool
+}
+
+// validateKeys checks keys: each has a secret, no secret repeats, names are
+// well formed, plain keys are admins.
+func validateKeys(keys []APIKey) error {
+	seen := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		switch {
+		case strings.TrimSpace(k.Key) == "":
+			return fmt.Errorf("httpapi: API key %d is empty", i+1)
+		case seen[k.Key]:
+			return fmt.Errorf("httpapi: API key %d repeats an earlier key", i+1)
+		case k.Name == "" && !k.Admin:
+			return fmt.Errorf("httpapi: API key %d has no name and is not an admin", i+1)
+		case k.Name != "" && !ValidKeyName(k.Name):
+			return fmt.Errorf("httpapi: API key %d: name %q must be 1 to 64 letters, digits, '.', '_' or '-'", i+1, k.Name)
+		}
+		seen[k.Key] = true
+	}
+	return nil
+}
+
+// ValidKeyName reports whether name is a valid API key name: 1 to 64
+// ASCII letters, digits, '.', '_' or '-'.
+func ValidKeyName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ServeHTTP serves the API.

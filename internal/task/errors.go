@@ -32,3 +32,14 @@ func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field,
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
 func isConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+// ConflictError is an ErrConflict with a reason the client may read (e.g.
+// why a task cannot be retried now).
+type ConflictError struct {
+	Reason string
+}
+
+func (e *ConflictError) Error() string { return e.Reason + ": " + ErrConflict.Error() }
+
+// Is makes errors.Is(err, ErrConflict) true for every ConflictError.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

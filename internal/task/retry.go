@@ -46,7 +46,8 @@ func (s *Service) Retry(ctx context.Context, id uuid.UUID) (*Task, error) {
 		return nil, fmt.Errorf("retry task %s: %w", id, err)
 	}
 	if t.Status != StatusFailed && t.Status != StatusCancelled {
-		return nil, fmt.Errorf("retry task %s: it is %s, only failed or cancelled tasks can be retried: %w", id, t.Status, ErrConflict)
+		return nil, fmt.Errorf("retry task %s: %w", id,
+			&ConflictError{Reason: fmt.Sprintf("the task is %s; only a failed or cancelled task can be retried", t.Status)})
 	}
 	attempts := t.Attempts
 	if r, ok := s.enqueuer.(JobRetrier); ok {
@@ -57,6 +58,9 @@ func (s *Service) Retry(ctx context.Context, id uuid.UUID) (*Task, error) {
 		attempts = max(attempts, n)
 	}
 	rt, err := s.store.Apply(ctx, MarkRetried(id, attempts, s.now()))
+	if errors.Is(err, ErrConflict) {
+		err = &ConflictError{Reason: "the task changed meanwhile (another retry?); read it and try again"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("retry task %s: %w", id, err)
 	}
