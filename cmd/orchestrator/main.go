@@ -30,6 +30,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/store/postgres"
 	"github.com/agentorch/orchestrator/internal/store/sqlite"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/webhook"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -82,6 +83,17 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	webhooks := dispatch.WebhookOptions{URL: cfg.WebhookURL, Attempts: cfg.WebhookAttempts, Backoff: cfg.WebhookBackoff,
+		Concurrency: cfg.WebhookConcurrency}
+	if cfg.Webhooks() {
+		sender, err := webhook.NewSender(webhook.SenderOptions{Key: cfg.WebhookKey, Timeout: cfg.WebhookTimeout,
+			AllowPrivate: cfg.WebhookAllowPrivate, UserAgent: "agentorch/" + version})
+		if err != nil {
+			return err
+		}
+		defer sender.Close()
+		webhooks.Sender = sender
+	}
 	disp, err := dispatch.New(client, dispatch.Options{
 		Names: cfg.Names(),
 		Enqueue: dispatch.EnqueuerOptions{Attempts: cfg.TaskAttempts, Backoff: backoffOf(cfg.TaskBackoff()),
@@ -90,6 +102,7 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		Reconciler: dispatch.ReconcilerOptions{Interval: cfg.ReconcileInterval, MinAge: cfg.ReconcileMinAge, ResultGrace: cfg.ResultGrace},
 		Results:    dispatch.ResultsOptions{Concurrency: cfg.ResultConcurrency},
 		Cleaner:    dispatch.CleanerOptions{CompletedAge: cfg.QueueCleanCompletedAge, FailedAge: cfg.QueueCleanFailedAge},
+		Webhooks:   webhooks,
 		Logger:     logger,
 		Registerer: reg,
 	})
@@ -98,8 +111,13 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	}
 	defer disp.Close()
 
-	svc := task.NewService(store, task.ServiceOptions{Logger: logger, Enqueuer: disp.Enqueuer(),
-		OnCreated: func(*task.Task) { disp.Metrics().TaskCreated() }})
+	svcOpts := task.ServiceOptions{Logger: logger, Enqueuer: disp.Enqueuer(),
+		OnCreated:      func(*task.Task) { disp.Metrics().TaskCreated() },
+		IdempotencyTTL: cfg.IdempotencyTTL, GlobalWebhook: cfg.Webhooks() && cfg.WebhookURL != ""}
+	if cfg.Webhooks() {
+		svcOpts.CheckCallbackURL = func(u string) error { return webhook.CheckURL(u, cfg.WebhookAllowPrivate) }
+	}
+	svc := task.NewService(store, svcOpts)
 	reg.MustRegister(disp.Collector(svc))
 	httpMetrics, err := httpapi.MetricsMiddleware(reg)
 	if err != nil {
@@ -108,7 +126,7 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	api, err := httpapi.New(httpapi.Options{
 		Service:    svc,
 		Logger:     logger,
-		APIKeys:    cfg.APIKeys,
+		APIKeys:    apiKeys(cfg.Keys),
 		Version:    version,
 		Redis:      disp,
 		QueueStats: disp,
@@ -134,7 +152,7 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
 	logger.Info("orchestrator listening", "addr", ln.Addr().String(), "version", version,
-		"api_keys", len(cfg.APIKeys) > 0)
+		"api_keys", len(cfg.Keys), "webhooks", cfg.Webhooks())
 
 	// The loops outlive the HTTP server at shutdown, so that requests in
 	// flight can still enqueue; they stop right after it.
@@ -182,6 +200,15 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// apiKeys converts the parsed API_KEYS for the HTTP API.
+func apiKeys(keys []config.APIKey) []httpapi.APIKey {
+	out := make([]httpapi.APIKey, len(keys))
+	for i, k := range keys {
+		out[i] = httpapi.APIKey{Name: k.Name, Key: k.Key, Admin: k.Admin}
+	}
+	return out
 }
 
 // backoffOf turns TASK_BACKOFF_MS into the enqueuer's Backoff, where a

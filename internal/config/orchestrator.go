@@ -12,6 +12,7 @@ import (
 // LoadOrchestrator, which validates it.
 type Orchestrator struct {
 	Shared
+	Control
 
 	// Port is the HTTP listen port (PORT, default 3000), 1..65535.
 	Port int `env:"PORT" envDefault:"3000"`
@@ -22,9 +23,12 @@ type Orchestrator struct {
 	// Database is DATABASE_URL parsed, filled by LoadOrchestrator.
 	Database Database `env:"-"`
 	// APIKeys, when not empty, are the accepted bearer keys (API_KEYS,
-	// comma-separated; blanks around and empty items are dropped).
-	// Defaults to none: no authentication.
+	// comma-separated; blanks around and empty items are dropped), each
+	// "key", "name:key" or "name:key:admin" (see APIKey). Defaults to
+	// none: no authentication.
 	APIKeys []string `env:"API_KEYS"`
+	// Keys is API_KEYS parsed, filled by LoadOrchestrator.
+	Keys []APIKey `env:"-"`
 
 	// TaskAttempts is how many times a task's job is tried (TASK_ATTEMPTS,
 	// default 3), ≥ 1.
@@ -136,6 +140,8 @@ func (c *Orchestrator) Validate() error {
 		p.add("DATABASE_URL", "%v", err)
 	}
 	c.Database = db
+	c.Keys = parseAPIKeys(c.APIKeys, &p)
+	c.Control.validate(&p)
 	p.atLeast("TASK_ATTEMPTS", c.TaskAttempts, 1)
 	if c.TaskBackoffMs < 0 {
 		p.add("TASK_BACKOFF_MS", "must be ≥ 0, got %d", c.TaskBackoffMs)
