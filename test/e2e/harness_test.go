@@ -149,7 +149,7 @@ func removeQueues(redisURL, queue string) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, name := range []string{queue, queue + "-results"} {
+	for _, name := range []string{queue, queue + "-results", queue + "-webhooks"} {
 		if q, err := bullmq.NewQueue(c, name, nil); err == nil {
 			_ = q.Obliterate(ctx, true)
 		}
