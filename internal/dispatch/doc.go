@@ -3,8 +3,12 @@
 // queued at once (Relay), follows the task queue's events stream to move
 // tasks to running, queued or failed (EventsListener), repairs what the
 // stream cannot tell (Reconciler), applies the results that workers post
-// on the results queue (ResultConsumer), keeps Redis small (Cleaner), and
-// reports queue statistics, Redis health and Prometheus metrics. The
+// on the results queue (ResultConsumer), keeps Redis small (Cleaner),
+// delivers the signed webhook notifications of finished tasks through the
+// webhooks queue (WebhookRelay, WebhookDeliverer), purges expired
+// idempotency keys (KeyPurger), prepares retried tasks' jobs
+// (Enqueuer.PrepareRetry), and reports queue statistics, Redis health and
+// Prometheus metrics. The
 // Dispatcher owns all of it: cmd/orchestrator builds one, gives its
 // Enqueuer to the task service, and runs it (Run starts, supervises and
 // stops the loops).
