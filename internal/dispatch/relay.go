@@ -15,8 +15,9 @@ import (
 type RelayOptions struct {
 	// Interval is the time between sweeps. Defaults to 1s.
 	Interval time.Duration
-	// MinAge skips tasks created less than MinAge ago, which the request
-	// that created them is still enqueueing. Defaults to 2s.
+	// MinAge skips tasks created (or retried) less than MinAge ago, which
+	// the request that created (or retried) them is still enqueueing.
+	// Defaults to 2s.
 	MinAge time.Duration
 	// Batch is the most pending tasks handled per sweep. Defaults to 500.
 	Batch int
@@ -119,7 +120,9 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 		sem      = make(chan struct{}, r.o.Parallel)
 	)
 	for _, t := range tasks {
-		if t.CreatedAt.After(cutoff) {
+		// UpdatedAt is CreatedAt for a new task; for a retried one it is
+		// the retry, whose request is still enqueueing it.
+		if t.CreatedAt.After(cutoff) || t.UpdatedAt.After(cutoff) {
 			continue
 		}
 		mu.Lock()

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -91,8 +92,9 @@ func (in *listTasksInput) Resolve(ctx huma.Context) []error {
 		default:
 			f := &task.MetadataFilter{Key: key, Value: values[0]}
 			if err := f.Validate(); err != nil {
-				var msg string
-				if ve, ok := err.(*task.ValidationError); ok {
+				msg := err.Error()
+				var ve *task.ValidationError
+				if errors.As(err, &ve) {
 					msg = ve.Reason
 				}
 				errs = append(errs, &huma.ErrorDetail{Location: "query." + truncate(name, 128), Message: msg})

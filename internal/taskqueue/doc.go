@@ -8,6 +8,9 @@
 // The wire format is BullMQ's: the orchestrator adds a job named JobName
 // with a Job as its data to Names.Tasks; a worker runs it and adds a job
 // named ResultJobName with a Result as its data, under the id ResultJobID,
-// to Names.Results; the task job's return value is a ReturnValue. Any BullMQ
-// worker (Node, Python, Elixir…) that follows this contract can take tasks.
+// to Names.Results; the task job's return value is a ReturnValue. The job
+// of a task a client retried carries Job.AttemptOffset, which its attempt
+// numbers and result job ids start after. Any BullMQ worker (Node, Python,
+// Elixir…) that follows this contract can take tasks. Names.Webhooks is the
+// orchestrator's own queue of webhook notifications; workers never use it.
 package taskqueue
