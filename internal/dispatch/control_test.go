@@ -207,7 +207,13 @@ func TestRetryWhileOldJobActive(t *testing.T) {
 // without priority first, in FIFO order, then by priority (1 first),
 // FIFO among equal priorities.
 func TestPriorityOrder(t *testing.T) {
-	e := newEnv(t, "postgres", dispatch.EnqueuerOptions{})
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { testPriorityOrder(t, kind) })
+	}
+}
+
+func testPriorityOrder(t *testing.T, kind string) {
+	e := newEnv(t, kind, dispatch.EnqueuerOptions{})
 	prio := func(p int) *int { return &p }
 	specs := []struct {
 		name string
