@@ -510,3 +510,117 @@ func TestWebhookNoTarget(t *testing.T) {
 		t.Fatalf("delivery state = %+v", got.Webhook)
 	}
 }
+
+// TestOldRunEventsAfterRetry drives, by hand and in the worst order, the
+// events and results of a run that a retry replaced: they arrive after the
+// task was marked retried, with the old job still in Redis, with the new
+// job added, or with no job at all (between the old job's removal and the
+// new one's add). None of them touches the new run; a result of the new
+// run still applies.
+func TestOldRunEventsAfterRetry(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, dispatch.EnqueuerOptions{Attempts: 1})
+			l, err := dispatch.NewEventsListener(e.client, e.tasks, e.svc, e.names, dispatch.EventsOptions{Logger: e.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			consumer, err := dispatch.NewResultConsumer(e.client, e.svc, e.names, dispatch.ResultsOptions{Logger: e.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The first run fails for good on a worker.
+			tk := e.create(1)[0]
+			w, err := bullmq.NewWorker(e.client, e.names.Tasks(), func(ctx context.Context, job *bullmq.Job) (any, error) {
+				return nil, errors.New("boom")
+			}, &bullmq.WorkerOptions{Prefix: e.names.Prefix, Name: "w1", Logger: e.log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, stopWorker := context.WithCancel(e.ctx)
+			stopped := make(chan error, 1)
+			go func() { stopped <- w.Run(wctx) }()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if st, _ := e.tasks.GetJobState(e.ctx, tk.ID.String()); st == bullmq.StateFailed {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the job never failed")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			stopWorker() // the new run's job must stay waiting
+			if err := <-stopped; err != nil {
+				t.Fatal(err)
+			}
+			failedEv := bullmq.Event{ID: "1-0", Type: bullmq.EventFailed, JobID: tk.ID.String(), FailedReason: "boom"}
+			if out, err := l.Apply(e.ctx, failedEv); err != nil || out != dispatch.EventApplied {
+				t.Fatalf("failed event of the first run: %s, %v", out, err)
+			}
+			oldResult := func(id string) *bullmq.Job {
+				msg := "boom"
+				data, _ := json.Marshal(taskqueue.Result{TaskID: tk.ID.String(), WorkerID: "w1", Status: taskqueue.ResultFailed, ErrorMessage: &msg})
+				return &bullmq.Job{ID: id, Data: data}
+			}
+			expectQueued := func(step string) {
+				t.Helper()
+				if got := e.get(tk.ID); got.Status != task.StatusQueued || got.Retries != 1 {
+					t.Fatalf("%s: the new run changed: %s", step, describe(got))
+				}
+			}
+			// Marked retried, the old job still in Redis (the add comes next).
+			e.svc = task.NewService(e.store, task.ServiceOptions{Logger: e.log}) // no enqueuer: stays pending
+			if _, err := e.svc.Retry(e.ctx, tk.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Apply(e.ctx, task.MarkQueued(tk.ID, time.Now())); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := l.Apply(e.ctx, failedEv); err != nil || out != dispatch.EventStale {
+				t.Fatalf("old failed event, old job in Redis: %s, %v; want stale", out, err)
+			}
+			if _, err := consumer.Process(e.ctx, oldResult("auto-1")); err != nil {
+				t.Fatal(err)
+			}
+			expectQueued("old job in Redis")
+			// No job at all.
+			if err := e.tasks.Remove(e.ctx, tk.ID.String()); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := l.Apply(e.ctx, failedEv); err != nil || out != dispatch.EventGone {
+				t.Fatalf("old failed event, no job: %s, %v; want gone", out, err)
+			}
+			for _, id := range []string{"auto-2", taskqueue.ResultJobID(tk.ID.String(), 0)} {
+				if _, err := consumer.Process(e.ctx, oldResult(id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expectQueued("no job")
+			// The new run's job is added: old events read it and stay stale.
+			fresh := e.get(tk.ID)
+			if err := e.enqueuer.Enqueue(e.ctx, fresh); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := l.Apply(e.ctx, failedEv); err != nil || out != dispatch.EventStale {
+				t.Fatalf("old failed event, new job: %s, %v; want stale", out, err)
+			}
+			if _, err := consumer.Process(e.ctx, oldResult("auto-3")); err != nil {
+				t.Fatal(err)
+			}
+			expectQueued("new job")
+			// The new run's result applies, even once its job is gone from
+			// Redis (removed on completion): its id says which attempt it is.
+			if err := e.tasks.Remove(e.ctx, tk.ID.String()); err != nil {
+				t.Fatal(err)
+			}
+			done, _ := json.Marshal(taskqueue.Result{TaskID: tk.ID.String(), Status: taskqueue.ResultCompleted, Result: json.RawMessage(`7`)})
+			if _, err := consumer.Process(e.ctx, &bullmq.Job{ID: taskqueue.ResultJobID(tk.ID.String(), 1), Data: done}); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.get(tk.ID); got.Status != task.StatusCompleted || got.Attempts != 2 || !sameJSON(got.Result, `7`) {
+				t.Fatalf("new run's result: %s", describe(got))
+			}
+		})
+	}
+}

@@ -137,12 +137,24 @@ func NewEnqueuer(queue *bullmq.Queue, client Publisher, channel string, o Enqueu
 // Enqueue adds the job of t, with job id = task id, the task's priority
 // (BullMQ's) and, in its data, the attempt offset of the task's current
 // run (taskqueue.Job.AttemptOffset). It is idempotent: when a job with
-// that id exists, BullMQ adds nothing. For FailFastFor after a failed add
-// it returns ErrQueueUnavailable without trying.
+// that id exists, BullMQ adds nothing. For a retried task it first removes
+// the job of the previous run, if still in Redis (ErrOldRunActive while a
+// worker holds it). For FailFastFor after a failed add it returns
+// ErrQueueUnavailable without trying.
 func (e *Enqueuer) Enqueue(ctx context.Context, t *task.Task) error {
 	if e.pause > 0 && e.now().UnixNano() < e.downUntil.Load() {
 		e.metrics.enqueue(EnqueueSkipped)
 		return fmt.Errorf("add job %s: %w", t.ID, ErrQueueUnavailable)
+	}
+	if t.Retries > 0 {
+		// A retried task: the job of its previous run may still be in
+		// Redis under the same id.
+		if err := e.clearOldRun(ctx, t); err != nil {
+			if !errors.Is(err, ErrOldRunActive) {
+				e.metrics.enqueue(EnqueueError)
+			}
+			return fmt.Errorf("add job %s: %w", t.ID, err)
+		}
 	}
 	opts := e.opts
 	opts.JobID = t.ID.String()

@@ -222,12 +222,22 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (Outcome, e
 		case !errors.Is(err, bullmq.ErrJobNotFound):
 			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
 		default:
-			// Without the job the event's run is unknown: when a client
-			// retried the task, the event may be about the run it replaced
-			// (removed with its job). The reconciler decides such tasks.
-			if t, err := l.svc.Get(ctx, id); err == nil && t.Retries > 0 {
+			// Without the job the event's run is unknown. A retried task's
+			// event may be about the run the retry replaced (its job was
+			// removed after the task was marked retried): the reconciler
+			// decides such tasks. Otherwise the event is about the task's
+			// attempts so far; if a retry starts meanwhile, its attempt
+			// offset makes this change stale.
+			t, err := l.svc.Get(ctx, id)
+			switch {
+			case errors.Is(err, task.ErrNotFound):
+				return EventGone, nil
+			case err != nil:
+				return "", fmt.Errorf("get task %s: %w", id, err)
+			case t.Retries > 0:
 				return EventGone, nil
 			}
+			o.Attempts = max(t.Attempts, 1)
 		}
 		if o.ErrorMessage == "" {
 			o.ErrorMessage = "job failed"

@@ -158,6 +158,12 @@ func (r *Relay) relay(ctx context.Context, t *task.Task) error {
 		return nil
 	}
 	queued, err := r.svc.Enqueue(ctx, cur)
+	if errors.Is(err, ErrOldRunActive) {
+		// A retried task whose previous run's worker has not stopped yet:
+		// this task waits, the others go on.
+		r.log.InfoContext(ctx, "retried task waits for its previous run to stop", "task_id", t.ID)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

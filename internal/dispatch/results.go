@@ -164,7 +164,7 @@ func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, err
 	deadline := c.o.Now().Add(c.o.RetryFor)
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
 	for {
-		outcome, err := c.apply(ctx, id, r)
+		outcome, err := c.apply(ctx, id, job.ID, r)
 		if err == nil {
 			c.o.Metrics.result(outcome)
 			return map[string]string{"taskId": id.String(), "outcome": string(outcome)}, nil
@@ -189,23 +189,26 @@ func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, err
 // apply stores the result and names the outcome: ResultCompleted,
 // ResultFailed, ResultLate (recorded on a cancelled task) or
 // ResultDuplicate (already finished).
-func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r taskqueue.Result) (Outcome, error) {
+func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, resultJobID string, r taskqueue.Result) (Outcome, error) {
 	now := c.o.Now()
 	o := outcomeOf(r)
 	// The result does not say which attempt produced it; the task's job
 	// does. A worker posts its result while the attempt runs (atm not yet
 	// counted, ats counted), so the larger of the two is the attempt. The
 	// events listener may not have applied that attempt's start yet, and
-	// once the task is finished it no longer can. The job's attempts count
-	// from its attempt offset (a retried task's job), read from its data.
-	if job, err := c.tasks.GetJob(ctx, id.String()); err == nil {
-		o.Attempts = jobOffset(job) + max(job.AttemptsMade, job.AttemptsStarted)
+	// once the task is finished it no longer can. The attempt number also
+	// tells a result of a retried task's earlier run, which the store
+	// refuses (task.Change.AllowsRun).
+	attempt, err := c.attemptOf(ctx, id, resultJobID)
+	if err != nil {
+		return "", err
 	}
+	o.Attempts = attempt
 	change, outcome := task.MarkCompleted(id, o, now), ResultCompleted
 	if r.Status == taskqueue.ResultFailed {
 		change, outcome = task.MarkFailed(id, o, now), ResultFailed
 	}
-	_, err := c.svc.Apply(ctx, change)
+	_, err = c.svc.Apply(ctx, change)
 	if err == nil {
 		return outcome, nil
 	}
@@ -222,4 +225,28 @@ func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r taskqueue.Re
 		return ResultDuplicate, nil
 	}
 	return "", err
+}
+
+// attemptOf returns the task attempt a result is about. From the task's
+// job when it is in Redis: its attempt offset plus the larger of its
+// attempts made and started (a worker posts while the attempt runs).
+// Without the job: from the result job's id when it follows the contract
+// (taskqueue.ResultJobID), else the task's attempts so far (at least 1).
+// An error means Redis or the database failed.
+func (c *ResultConsumer) attemptOf(ctx context.Context, id uuid.UUID, resultJobID string) (int, error) {
+	job, err := c.tasks.GetJob(ctx, id.String())
+	if err == nil {
+		return jobOffset(job) + max(job.AttemptsMade, job.AttemptsStarted), nil
+	}
+	if !errors.Is(err, bullmq.ErrJobNotFound) {
+		return 0, fmt.Errorf("get job %s: %w", id, err)
+	}
+	if n, ok := taskqueue.ParseResultJobID(id.String(), resultJobID); ok {
+		return n + 1, nil
+	}
+	t, err := c.svc.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return max(t.Attempts, 1), nil
 }

@@ -13,13 +13,15 @@ import (
 // changed and the client may try again.
 var ErrUnavailable = errors.New("task queue unavailable")
 
-// JobRetrier clears the way for the new job of a retried task. When the
-// Enqueuer given to a Service also implements JobRetrier, Retry uses it.
+// JobRetrier checks the queue before a retry. When the Enqueuer given to
+// a Service also implements JobRetrier, Retry uses it. The Enqueuer then
+// replaces the old run's job when it adds the new one (same id, the task
+// id): after the task is marked retried, so that late events and results
+// of the old run are recognized as stale.
 type JobRetrier interface {
-	// PrepareRetry removes the job left in the queue by the run of t (a
-	// failed or cancelled task), so that the new run's job can be added
-	// under the same id (the task id), and returns the number of attempts
-	// the task's jobs made in all (the old job's offset plus its attempts
+	// PrepareRetry checks the job left in the queue by the run of t (a
+	// failed or cancelled task) and returns the number of attempts the
+	// task's jobs made in all (the old job's offset plus its attempts
 	// started; t.Attempts when no job is left). It fails with ErrConflict
 	// when the old job is still active (the worker of a cancelled task has
 	// not stopped yet) or belongs to a newer run (a concurrent retry), and
@@ -30,15 +32,15 @@ type JobRetrier interface {
 
 // Retry starts a new run of a failed or cancelled task: same id, its
 // attempts keep counting, its history (attempts, last error, retries) is
-// kept. The job the old run left in the queue is removed first (see
+// kept. The job the old run left in the queue is checked first (see
 // JobRetrier); then the task becomes pending (MarkRetried) and, when the
-// Service has an Enqueuer, its new job is added and the task returned
-// queued (pending, for the relay, when the add fails).
+// Service has an Enqueuer, its new job replaces the old one and the task
+// is returned queued (pending, for the relay, when the add fails).
 //
 // Errors: ErrNotFound for an unknown task or one the caller may not see;
 // ErrConflict when the task is pending, queued, running or completed, when
 // the old run's job is still active, or when another retry won the race;
-// ErrUnavailable when the old job cannot be removed because the queue is
+// ErrUnavailable when the old job cannot be checked because the queue is
 // unreachable (nothing changed).
 func (s *Service) Retry(ctx context.Context, id uuid.UUID) (*Task, error) {
 	t, err := s.Get(ctx, id)

@@ -3,6 +3,7 @@ package taskqueue
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // Job names.
@@ -85,6 +86,21 @@ type Result struct {
 // which BullMQ ignores as a duplicate.
 func ResultJobID(taskID string, attemptsMade int) string {
 	return taskID + "-result-" + strconv.Itoa(attemptsMade)
+}
+
+// ParseResultJobID returns the n of a result job id ResultJobID(taskID,
+// n), and false for any other id (a worker that names its results
+// otherwise).
+func ParseResultJobID(taskID, id string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, taskID+"-result-")
+	if !ok || rest == "" || len(rest) > 9 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 || strconv.Itoa(n) != rest {
+		return 0, false
+	}
+	return n, true
 }
 
 // ReturnValue is the return value a worker gives the task job: a pointer to

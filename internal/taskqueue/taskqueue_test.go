@@ -157,3 +157,18 @@ func TestAttemptOffset(t *testing.T) {
 		t.Errorf("Attempt(2) without offset = %d, want 3", got)
 	}
 }
+
+func TestParseResultJobID(t *testing.T) {
+	id := uuid.NewString()
+	for _, n := range []int{0, 3, 120} {
+		if got, ok := taskqueue.ParseResultJobID(id, taskqueue.ResultJobID(id, n)); !ok || got != n {
+			t.Errorf("ParseResultJobID(ResultJobID(%d)) = %d, %v", n, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "42", id, id + "-result-", id + "-result-x", id + "-result--1", id + "-result-01",
+		uuid.NewString() + "-result-1", id + "-result-9999999999"} {
+		if _, ok := taskqueue.ParseResultJobID(id, bad); ok {
+			t.Errorf("ParseResultJobID(%q) accepted", bad)
+		}
+	}
+}
