@@ -1,0 +1,399 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RunLauncher runs the sandbox launcher described by os.Args (see
+// IsLauncher) and never returns. It reads no configuration: everything
+// comes from its arguments and its environment is the program's.
+func RunLauncher() {
+	rep := &reporter{f: os.NewFile(reportFD, "report")}
+	var spec launchSpec
+	if len(os.Args) < 3 || json.Unmarshal([]byte(os.Args[2]), &spec) != nil {
+		fmt.Fprintln(os.Stderr, "sandbox-exec: invalid arguments")
+		os.Exit(125)
+	}
+	// The report pipe must not reach the program.
+	syscall.CloseOnExec(reportFD)
+	switch spec.Stage {
+	case 1:
+		os.Exit(runInit(spec, rep))
+	case 2:
+		os.Exit(runStage2(spec, rep))
+	}
+	fmt.Fprintln(os.Stderr, "sandbox-exec: unknown stage")
+	os.Exit(125)
+}
+
+// setupFailure reports err as fatal and returns the launcher's exit code.
+func setupFailure(rep *reporter, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	rep.send(message{Error: msg})
+	fmt.Fprintln(os.Stderr, "sandbox-exec:", msg)
+	return 125
+}
+
+// runInit is stage 1: in new namespaces it builds the filesystem view and
+// is the PID namespace's init; otherwise it is a child subreaper. It
+// starts stage 2, forwards SIGTERM to every process of the sandbox, kills
+// them all after the grace or when the program exits, reaps them, and
+// reports how the program ended.
+func runInit(spec launchSpec, rep *reporter) int {
+	var applied []Protection
+	var missing []Missing
+	privateProc := false
+	if spec.Namespaces {
+		applied = append(applied, ProtectionUserNS, ProtectionPIDNS, ProtectionIPCNS)
+		if spec.NetNS {
+			applied = append(applied, ProtectionNetNS)
+		}
+		pp, err := buildRoot(spec)
+		if err != nil {
+			if spec.Strict {
+				return setupFailure(rep, "filesystem view: %v", err)
+			}
+			missing = append(missing, Missing{ProtectionMountNS, err.Error()})
+		} else {
+			applied = append(applied, ProtectionMountNS)
+			privateProc = pp
+		}
+	} else {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return setupFailure(rep, "child subreaper: %v", err)
+		}
+		applied = append(applied, ProtectionSubreaper)
+	}
+
+	stage2 := spec
+	stage2.Stage = 2
+	stage2.PrivateProc = privateProc
+	stage2.LauncherThreads = selfThreads()
+	b, _ := json.Marshal(stage2)
+	attr := &syscall.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   os.Environ(),
+		Files: []uintptr{0, 1, 2, reportFD},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	if spec.DropUID >= 0 {
+		attr.Sys.Credential = &syscall.Credential{Uid: uint32(spec.DropUID), Gid: uint32(spec.DropGID), Groups: []uint32{}}
+	}
+	// Capabilities are per thread: drop the ambient ones on the thread
+	// that forks stage 2, so that it starts with none.
+	runtime.LockOSThread()
+	_ = unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"agent-sandbox", launcherArg, string(b)}, attr)
+	runtime.UnlockOSThread()
+	if err != nil {
+		return setupFailure(rep, "start stage 2: %v", err)
+	}
+	rep.send(message{Applied: applied, Missing: missing})
+
+	k := &killer{namespaces: spec.Namespaces, self: os.Getpid()}
+	var peakTasks, peakData atomic.Int64
+	sample := func() {}
+	if spec.Namespaces && privateProc {
+		sample = func() {
+			tasks, data := sampleNamespace()
+			if tasks > peakTasks.Load() {
+				peakTasks.Store(tasks)
+			}
+			if data > peakData.Load() {
+				peakData.Store(data)
+			}
+		}
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	exited := make(chan syscall.WaitStatus, 1)
+	go reapAll(pid, k, sample, exited)
+
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	var graceC <-chan time.Time
+	killing := false
+	for {
+		select {
+		case ws := <-exited:
+			info := &exitInfo{Code: ws.ExitStatus(), PeakTasks: peakTasks.Load(), PeakDataBytes: peakData.Load()}
+			if ws.Signaled() {
+				info.Code, info.Signal = -1, ws.Signal().String()
+			}
+			rep.send(message{Exit: info})
+			return 0
+		case <-sigs:
+			if graceC == nil && !killing {
+				k.all(syscall.SIGTERM)
+				graceC = time.After(time.Duration(spec.KillGraceMs) * time.Millisecond)
+			}
+		case <-graceC:
+			graceC, killing = nil, true
+			k.all(syscall.SIGKILL)
+		case <-ticker.C:
+			sample()
+			if killing {
+				// Without a PID namespace, new processes may have
+				// appeared since the last sweep.
+				k.all(syscall.SIGKILL)
+			}
+		}
+	}
+}
+
+// reapAll reaps every child of the launcher. Once the program (pid) has
+// exited it kills all that is left, and sends the program's status on
+// exited when nothing is left.
+func reapAll(pid int, k *killer, sample func(), exited chan<- syscall.WaitStatus) {
+	var status syscall.WaitStatus
+	done := false
+	for {
+		flags := 0
+		if done {
+			flags = syscall.WNOHANG
+		}
+		var ws syscall.WaitStatus
+		wpid, err := syscall.Wait4(-1, &ws, flags, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.ECHILD):
+			// No child left, hence no descendant: children of dead
+			// processes come to the init or subreaper.
+			exited <- status
+			return
+		case err != nil:
+			exited <- status
+			return
+		case wpid == pid:
+			sample()
+			status, done = ws, true
+			k.all(syscall.SIGKILL)
+		case wpid == 0:
+			// Children remain but none has exited yet.
+			k.all(syscall.SIGKILL)
+			if _, err := syscall.Wait4(-1, &ws, 0, nil); errors.Is(err, syscall.ECHILD) {
+				exited <- status
+				return
+			}
+		}
+	}
+}
+
+// killer signals every process of the sandbox but the launcher.
+type killer struct {
+	namespaces bool
+	self       int
+}
+
+// all sends sig to every process of the sandbox: in a PID namespace with
+// kill(-1), which reaches them all; otherwise to every descendant found in
+// /proc (a subreaper adopts the orphans, so none is lost).
+func (k *killer) all(sig syscall.Signal) {
+	if k.namespaces {
+		_ = syscall.Kill(-1, sig)
+		return
+	}
+	for _, pid := range descendants(k.self) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// descendants returns the processes below root, found through the parent
+// ids in /proc/<pid>/stat.
+func descendants(root int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := parentPID(pid); ok {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var out []int
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command
+// name (the first is the state, field 3).
+func statFields(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+func parentPID(pid int) (int, bool) {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
+}
+
+// sampleNamespace returns the tasks (threads) of every process in the PID
+// namespace but the launcher, and the largest data segment among them, in
+// bytes; /proc must be the namespace's own.
+func sampleNamespace() (tasks, maxData int64) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0
+	}
+	page := int64(os.Getpagesize())
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		if f := statFields(pid); len(f) > 17 {
+			n, _ := strconv.ParseInt(f[17], 10, 64) // field 20: num_threads
+			tasks += n
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/statm"); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 5 {
+				n, _ := strconv.ParseInt(f[5], 10, 64) // data + stack, pages
+				maxData = max(maxData, n*page)
+			}
+		}
+	}
+	return tasks, maxData
+}
+
+// selfThreads returns the launcher's thread count.
+func selfThreads() int64 {
+	if f := statFields(os.Getpid()); len(f) > 17 {
+		n, _ := strconv.ParseInt(f[17], 10, 64)
+		return n
+	}
+	return 0
+}
+
+// runStage2 restricts itself (limits, no_new_privs, seccomp, Landlock),
+// reports what it applied and executes the program. Everything it sets is
+// per thread or per process and survives the exec.
+func runStage2(spec launchSpec, rep *reporter) int {
+	runtime.LockOSThread() // never unlocked: the restrictions are per thread
+	var applied []Protection
+	var missing []Missing
+	miss := func(p Protection, err error) int {
+		if spec.Strict {
+			return setupFailure(rep, "%s: %v", p, err)
+		}
+		missing = append(missing, Missing{p, err.Error()})
+		return 0
+	}
+	if code := applyLimits(spec, &applied, miss); code != 0 {
+		return code
+	}
+	dropCapabilities()
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return setupFailure(rep, "no_new_privs: %v", err)
+	}
+	applied = append(applied, ProtectionNoNewPrivs)
+	if err := applySeccomp(); err != nil {
+		if code := miss(ProtectionSeccomp, err); code != 0 {
+			return code
+		}
+	} else {
+		applied = append(applied, ProtectionSeccomp)
+	}
+	got, lmissing, err := applyLandlock(spec)
+	if err != nil {
+		return setupFailure(rep, "landlock: %v", err)
+	}
+	applied = append(applied, got...)
+	for _, m := range lmissing {
+		if code := miss(m.Protection, errors.New(m.Reason)); code != 0 {
+			return code
+		}
+	}
+	rep.send(message{Applied: applied, Missing: missing})
+	if spec.Probe {
+		return 0
+	}
+	path := spec.Argv[0]
+	if !strings.Contains(path, "/") {
+		p, err := exec.LookPath(path) // on the program's own PATH
+		if err != nil {
+			return setupFailure(rep, "program %q not found on PATH", path)
+		}
+		path = p
+	}
+	err = syscall.Exec(path, spec.Argv, os.Environ())
+	return setupFailure(rep, "execute %s: %v", spec.Argv[0], err)
+}
+
+// applyLimits sets the resource limits; miss records or fails on one that
+// cannot be set.
+func applyLimits(spec launchSpec, applied *[]Protection, miss func(Protection, error) int) int {
+	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	if spec.MemoryBytes > 0 {
+		lim := uint64(spec.MemoryBytes)
+		if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+			if code := miss(ProtectionMemoryLimit, err); code != 0 {
+				return code
+			}
+		} else {
+			*applied = append(*applied, ProtectionMemoryLimit)
+		}
+	}
+	if spec.MaxTasks > 0 {
+		if !spec.Namespaces {
+			// Without a user namespace RLIMIT_NPROC counts every
+			// process of the user, the worker's included.
+			return miss(ProtectionPIDsLimit, errors.New("needs a user namespace"))
+		}
+		// The launcher's threads count against the same user.
+		lim := uint64(spec.MaxTasks + spec.LauncherThreads + 2)
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+			return miss(ProtectionPIDsLimit, err)
+		}
+		*applied = append(*applied, ProtectionPIDsLimit)
+	}
+	return 0
+}
+
+// dropCapabilities clears the calling thread's ambient, inheritable,
+// permitted and effective capabilities.
+func dropCapabilities() {
+	_ = unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	_ = unix.Capset(&hdr, &data[0])
+}
