@@ -8,6 +8,10 @@
 // message naming it. SIGTERM or SIGINT shut it down gracefully: it stops
 // taking jobs and lets running tasks finish for up to
 // WORKER_SHUTDOWN_TIMEOUT; a second signal skips the wait.
+//
+// The claude and command executors run their agents in a sandbox
+// (WORKER_SANDBOX, WORKER_AGENT_*; see internal/sandbox): the binary
+// re-executes itself as "worker sandbox-exec …" to start each one.
 package main
 
 import (
@@ -19,10 +23,16 @@ import (
 	"syscall"
 
 	"github.com/agentorch/orchestrator/internal/redisconn"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 	"github.com/agentorch/orchestrator/internal/workerapp"
 )
 
 func main() {
+	// The agent sandbox's launcher is this binary re-executed: it must
+	// run before anything else, reading no configuration.
+	if sandbox.IsLauncher(os.Args) {
+		sandbox.RunLauncher()
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
@@ -43,7 +53,17 @@ func run() error {
 	}
 	log := slog.New(handler)
 
-	exec, err := workerapp.NewExecutor(cfg)
+	var sb *sandbox.Sandbox
+	if cfg.UsesSandbox() {
+		if sb, err = workerapp.NewSandbox(cfg); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+		// WORKER_SANDBOX=strict refuses to start without every protection.
+		if _, err := sb.Probe(context.Background()); err != nil {
+			return err
+		}
+	}
+	exec, err := workerapp.NewExecutor(cfg, sb)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -53,7 +73,7 @@ func run() error {
 	}
 	defer client.Close()
 
-	app, err := workerapp.New(workerapp.Options{Config: cfg, Client: client, Executor: exec, Logger: log})
+	app, err := workerapp.New(workerapp.Options{Config: cfg, Client: client, Executor: exec, Logger: log, Sandbox: sb})
 	if err != nil {
 		return err
 	}

@@ -363,7 +363,7 @@ func (r Result) Failed() bool { return r.ExitCode != 0 || r.Signal != "" }
 // allocation fails (ENOMEM) or a fork or thread creation fails (EAGAIN).
 var (
 	memoryPatterns = []string{"cannot allocate memory", "out of memory", "memoryerror", "bad_alloc",
-		"allocation failed", "failed to reserve", "mmap failed", "enomem", "heap limit"}
+		"allocation failed", "failed to allocate", "errno: 12", "failed to reserve", "mmap failed", "enomem", "heap limit"}
 	forkPatterns = []string{"resource temporarily unavailable", "cannot fork", "fork failed", "fork: retry",
 		"failed to create new os thread", "eagain", "can't fork", "thread creation failed", "pthread_create"}
 )

@@ -91,6 +91,9 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is LOG_FORMAT: "json" (default) or "text".
 	LogFormat string
+
+	// Sandbox is the agent sandbox (WORKER_SANDBOX, WORKER_AGENT_*).
+	Sandbox SandboxConfig
 }
 
 // Defaults of Config.
@@ -190,7 +193,9 @@ func LoadConfig(lookup func(string) (string, bool)) (*Config, error) {
 		r.fail("LOG_LEVEL", errors.New("want debug, info, warn or error"))
 	}
 	c.Redis = r.redis()
-	return c, errors.Join(r.errs...)
+	var serr error
+	c.Sandbox, serr = LoadSandboxConfig(lookup)
+	return c, errors.Join(append(r.errs, serr)...)
 }
 
 // envReader reads typed variables, collecting one error per bad variable.

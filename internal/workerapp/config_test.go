@@ -84,18 +84,18 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestNewExecutorChecksBinaries(t *testing.T) {
-	_, err := NewExecutor(&Config{Executor: ExecutorClaude, ClaudeBin: "/nonexistent/claude"})
+	_, err := NewExecutor(&Config{Executor: ExecutorClaude, ClaudeBin: "/nonexistent/claude"}, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "CLAUDE_BIN: ") {
 		t.Errorf("missing claude: %v", err)
 	}
-	_, err = NewExecutor(&Config{Executor: ExecutorCommand, Command: []string{"/nonexistent/agent"}})
+	_, err = NewExecutor(&Config{Executor: ExecutorCommand, Command: []string{"/nonexistent/agent"}}, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "WORKER_COMMAND: ") {
 		t.Errorf("missing command: %v", err)
 	}
-	if _, err := NewExecutor(&Config{Executor: ExecutorCommand, Command: []string{"cat"}}); err != nil {
+	if _, err := NewExecutor(&Config{Executor: ExecutorCommand, Command: []string{"cat"}}, nil); err != nil {
 		t.Errorf("cat: %v", err)
 	}
-	if _, err := NewExecutor(&Config{Executor: ExecutorAnthropic, AnthropicAPIKey: "k", AnthropicModel: "m"}); err != nil {
+	if _, err := NewExecutor(&Config{Executor: ExecutorAnthropic, AnthropicAPIKey: "k", AnthropicModel: "m"}, nil); err != nil {
 		t.Errorf("anthropic: %v", err)
 	}
 }

@@ -5,13 +5,31 @@ import (
 	"os/exec"
 
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 )
+
+// NewSandbox returns the agent sandbox cfg asks for (see SandboxConfig). It
+// does no I/O; the caller probes it (Sandbox.Probe) before the first task.
+func NewSandbox(cfg *Config) (*sandbox.Sandbox, error) {
+	sb, err := sandbox.New(cfg.Sandbox.Options(cfg.KillGrace))
+	if err != nil {
+		return nil, &ConfigError{Var: "WORKER_SANDBOX", Err: err}
+	}
+	return sb, nil
+}
+
+// UsesSandbox reports whether cfg's executor starts programs, which run in
+// the sandbox.
+func (c *Config) UsesSandbox() bool {
+	return c.Executor == ExecutorClaude || c.Executor == ExecutorCommand
+}
 
 // NewExecutor builds the executor cfg asks for and checks what can be
 // checked before any task runs: the claude binary and the command's program
-// must exist. Errors are *ConfigError values naming the variable.
-func NewExecutor(cfg *Config) (executor.Executor, error) {
-	proc := executor.ProcessOptions{KillGrace: cfg.KillGrace, MaxOutput: cfg.MaxOutput}
+// must exist. The claude and command executors run their programs in sb
+// (nil: no sandbox). Errors are *ConfigError values naming the variable.
+func NewExecutor(cfg *Config, sb *sandbox.Sandbox) (executor.Executor, error) {
+	proc := executor.ProcessOptions{KillGrace: cfg.KillGrace, MaxOutput: cfg.MaxOutput, Sandbox: sb, AgentEnv: cfg.Sandbox.AgentEnv}
 	switch cfg.Executor {
 	case ExecutorClaude:
 		bin, err := executor.LookClaude(cfg.ClaudeBin)

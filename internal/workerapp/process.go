@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 )
 
 // Names of the jobs.
@@ -45,6 +46,9 @@ type Result struct {
 	Result        json.RawMessage `json:"result"`       // null when failed
 	ErrorMessage  *string         `json:"errorMessage"` // null when completed
 	ExecutionTime int64           `json:"executionTime"`
+	// Sandbox lists the protections the agent ran under (see package
+	// sandbox), on completed results of executors that start a program.
+	Sandbox []sandbox.Protection `json:"sandbox,omitempty"`
 }
 
 // ResultJobID returns the id of the result job for attempt attemptsMade of
@@ -116,7 +120,7 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 			a.metrics.truncated.Inc()
 		}
 		resultID := ResultJobID(data.TaskID, job.AttemptsMade)
-		if perr := a.post(ctx, resultID, Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID, Status: StatusCompleted, Result: out.Result, ExecutionTime: ms}); perr != nil {
+		if perr := a.post(ctx, resultID, Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID, Status: StatusCompleted, Result: out.Result, ExecutionTime: ms, Sandbox: out.Sandbox}); perr != nil {
 			// Without a posted result the run is worth nothing to the
 			// orchestrator: fail the attempt so BullMQ retries it.
 			a.observe(outcomeRetried, elapsed)

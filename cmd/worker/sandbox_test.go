@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentorch/orchestrator/internal/sandbox"
+	"github.com/agentorch/orchestrator/internal/testenv"
+	"github.com/agentorch/orchestrator/internal/workerapp"
+)
+
+// processesWith returns the pids of the processes whose command line
+// holds marker.
+func processesWith(marker string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestSIGKILLedWorkerLeavesNoAgent: an agent that started a grandchild in
+// its own session, ignoring SIGTERM, leaves nothing running when its worker
+// is SIGKILLed mid-task. Without the sandbox the grandchild survives (the
+// test can fail).
+func TestSIGKILLedWorkerLeavesNoAgent(t *testing.T) {
+	for _, mode := range []sandbox.Mode{sandbox.ModeAuto, sandbox.ModeOff} {
+		t.Run(string(mode), func(t *testing.T) {
+			client := testenv.RedisClient(t)
+			queue := testenv.UniqueName(t, "tasks")
+			testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+			tasks := newQueue(t, client, queue)
+			marker := "agent-marker-" + uuid.NewString()
+			t.Cleanup(func() {
+				for _, p := range processesWith(marker) {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+				}
+			})
+			script := fmt.Sprintf(`cat >/dev/null; setsid sh -c "trap \"\" TERM; sleep 3600; : %s" & sleep 3600`, marker)
+			w := startWorker(t, "QUEUE_NAME="+queue, "WORKER_SANDBOX="+string(mode), "WORKER_COMMAND=sh -c '"+script+"'")
+			addTask(t, tasks)
+			grandchild := func() bool {
+				for _, p := range processesWith(marker) {
+					b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline")
+					if strings.HasPrefix(string(b), "sh\x00-c\x00trap") {
+						return true
+					}
+				}
+				return false
+			}
+			waitFor(t, "the agent's grandchild", 15*time.Second, grandchild)
+			if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			w.wait(t, 5*time.Second)
+			if mode == sandbox.ModeOff {
+				time.Sleep(300 * time.Millisecond) // give the kernel time to kill what it would
+				if !grandchild() {
+					t.Error("without sandbox the setsid grandchild should survive (the test cannot tell)")
+				}
+				return
+			}
+			waitFor(t, "no agent process left", 10*time.Second, func() bool { return len(processesWith(marker)) == 0 })
+		})
+	}
+}
+
+// TestResultAndHealthNameTheProtections: a completed result lists the
+// protections its agent ran under, and /health the sandbox's report.
+func TestResultAndHealthNameTheProtections(t *testing.T) {
+	client := testenv.RedisClient(t)
+	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	startWorker(t, "QUEUE_NAME="+queue, "WORKER_COMMAND=sh -c 'cat >/dev/null; echo {}'", "WORKER_HTTP_ADDR="+addr,
+		"WORKER_SANDBOX=strict", "WORKER_AGENT_MEMORY=1GiB", "WORKER_AGENT_PIDS=64")
+	id := addTask(t, tasks)
+	res := result(t, results, id)
+	if res.Status != workerapp.StatusCompleted {
+		t.Fatalf("result = %+v", res)
+	}
+	for _, p := range []sandbox.Protection{sandbox.ProtectionEnv, sandbox.ProtectionUserNS, sandbox.ProtectionPIDNS,
+		sandbox.ProtectionMountNS, sandbox.ProtectionLandlockFS, sandbox.ProtectionLandlockNet, sandbox.ProtectionSeccomp,
+		sandbox.ProtectionMemoryLimit, sandbox.ProtectionPIDsLimit} {
+		if !slices.Contains(res.Sandbox, p) {
+			t.Errorf("result sandbox %v lacks %s", res.Sandbox, p)
+		}
+	}
+	resp, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"sandbox":{"mode":"strict","applied":["userns"`) {
+		t.Errorf("/health = %s", body)
+	}
+}
