@@ -314,6 +314,12 @@ func (s *Sandbox) runProbe(ctx context.Context) probeResult {
 	spec := Spec{Argv: []string{"/bin/true"}, Dir: ws, Workspace: ws, Env: []string{"PATH=/usr/bin:/bin"}}
 	var missing []Missing
 	for _, namespaces := range []bool{true, false} {
+		if namespaces && s.noNamespaces {
+			reason := "disabled for this test"
+			missing = append(missing, Missing{ProtectionUserNS, reason}, Missing{ProtectionPIDNS, reason},
+				Missing{ProtectionMountNS, reason}, Missing{ProtectionIPCNS, reason})
+			continue
+		}
 		c := s.Command(spec)
 		if err := c.startLauncher(namespaces, true); err != nil {
 			if namespaces {

@@ -211,6 +211,9 @@ var ErrUnavailable = errors.New("sandbox protection unavailable")
 // with New, then call Probe once (Command probes on first use otherwise).
 type Sandbox struct {
 	opts Options
+	// noNamespaces makes the probe skip namespaces, as on a kernel that
+	// refuses them (tests of the fallback).
+	noNamespaces bool
 
 	probeOnce sync.Once
 	probe     probeResult
