@@ -22,6 +22,20 @@ import (
 // their user namespace (nobody outside).
 const agentIDInRoot = 1000
 
+// WorkspaceOwner returns the host user and group that must own a workspace
+// for the program to write in it, and whether a chown is needed: when the
+// worker runs as root, sandboxed programs run as nobody (65534).
+func (s *Sandbox) WorkspaceOwner() (uid, gid int, chown bool) {
+	if s.opts.Mode == ModeOff || os.Geteuid() != 0 {
+		return os.Geteuid(), os.Getegid(), false
+	}
+	return nobodyID, nobodyID, true
+}
+
+// nobodyID is the uid and gid sandboxed programs run as on the host when
+// the worker is root.
+const nobodyID = 65534
+
 // Cmd is one program started in a Sandbox. Set Stdin, Stdout and Stderr
 // before Start; they are handed to the program as they are (an *os.File
 // directly, anything else through a pipe), so callers can stream them.

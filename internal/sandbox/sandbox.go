@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -325,20 +324,6 @@ type Spec struct {
 	// ReadPaths are added to Options.ReadPaths for this run.
 	ReadPaths []string
 }
-
-// WorkspaceOwner returns the host user and group that must own a workspace
-// for the program to write in it, and whether a chown is needed: when the
-// worker runs as root, sandboxed programs run as nobody (65534).
-func (s *Sandbox) WorkspaceOwner() (uid, gid int, chown bool) {
-	if s.opts.Mode == ModeOff || os.Geteuid() != 0 {
-		return os.Geteuid(), os.Getegid(), false
-	}
-	return nobodyID, nobodyID, true
-}
-
-// nobodyID is the uid and gid sandboxed programs run as on the host when
-// the worker is root.
-const nobodyID = 65534
 
 // Result is how a sandboxed program ended.
 type Result struct {
