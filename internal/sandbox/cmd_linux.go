@@ -106,7 +106,7 @@ func (c *Cmd) startDirect() error {
 // launchSpec builds what the launcher is told.
 func (s *Sandbox) launchSpec(spec Spec, namespaces, probe bool) launchSpec {
 	ls := launchSpec{
-		Stage: 1, Probe: probe, Strict: s.opts.Mode == ModeStrict,
+		Probe: probe, Strict: s.opts.Mode == ModeStrict,
 		Namespaces: namespaces, NetNS: namespaces && len(s.opts.Ports) == 0,
 		Argv: spec.Argv, Dir: spec.Dir, Workspace: spec.Workspace,
 		ReadPaths: append(slices.Clone(s.opts.ReadPaths), spec.ReadPaths...),

@@ -6,12 +6,12 @@
 // re-executed as "sandbox-exec" (see [IsLauncher] and [RunLauncher], which
 // cmd/worker calls first thing in main). Where the kernel allows it, the
 // launcher enters new user, PID, mount and IPC namespaces (and a network
-// namespace when no TCP port is allowed), builds a read-only view of the
-// system with only the task's workspace writable, and then, as PID 1 of the
-// new PID namespace, starts a second stage that sets resource limits,
-// no_new_privs, a seccomp filter and Landlock rules (filesystem, TCP
-// connect/bind by port, signal and abstract-socket scoping) before it
-// executes the program. The launcher reaps every process of the namespace
+// namespace when no TCP port is allowed) and builds a read-only view of the
+// system with only the task's workspace writable. Then, as PID 1 of the new
+// PID namespace, it sets resource limits and, on the thread that starts the
+// program, drops every capability and sets no_new_privs, a seccomp filter
+// and Landlock rules (filesystem, TCP connect/bind by port, signal and
+// abstract-socket scoping), all inherited by the program. The launcher reaps every process of the namespace
 // and, when the program exits, is stopped or times out, kills all of them;
 // the kernel kills them too when the launcher dies, so a SIGKILLed worker
 // leaves no agent behind.

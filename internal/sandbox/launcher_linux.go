@@ -29,14 +29,7 @@ func RunLauncher() {
 	}
 	// The report pipe must not reach the program.
 	syscall.CloseOnExec(reportFD)
-	switch spec.Stage {
-	case 1:
-		os.Exit(runInit(spec, rep))
-	case 2:
-		os.Exit(runStage2(spec, rep))
-	}
-	fmt.Fprintln(os.Stderr, "sandbox-exec: unknown stage")
-	os.Exit(125)
+	os.Exit(runInit(spec, rep))
 }
 
 // setupFailure reports err as fatal and returns the launcher's exit code.
@@ -47,11 +40,13 @@ func setupFailure(rep *reporter, format string, args ...any) int {
 	return 125
 }
 
-// runInit is stage 1: in new namespaces it builds the filesystem view and
-// is the PID namespace's init; otherwise it is a child subreaper. It
-// starts stage 2, forwards SIGTERM to every process of the sandbox, kills
-// them all after the grace or when the program exits, reaps them, and
-// reports how the program ended.
+// runInit runs the launcher: in new namespaces it builds the filesystem
+// view and is the PID namespace's init; otherwise it is a child subreaper.
+// It restricts the thread that starts the program (limits, capabilities,
+// no_new_privs, seccomp, Landlock: all inherited by the program), starts
+// it, forwards SIGTERM to every process of the sandbox, kills them all
+// after the grace or when the program exits, reaps them, and reports how
+// the program ended.
 func runInit(spec launchSpec, rep *reporter) int {
 	var applied []Protection
 	var missing []Missing
@@ -78,30 +73,43 @@ func runInit(spec launchSpec, rep *reporter) int {
 		applied = append(applied, ProtectionSubreaper)
 	}
 
-	stage2 := spec
-	stage2.Stage = 2
-	stage2.PrivateProc = privateProc
-	stage2.LauncherThreads = selfThreads()
-	b, _ := json.Marshal(stage2)
+	// Everything below is per thread (capabilities, no_new_privs, seccomp,
+	// Landlock) or per process (limits) and is inherited by the program,
+	// which this thread starts. The thread stays locked: it is never
+	// handed back to the Go scheduler.
+	runtime.LockOSThread()
+	got, lmissing, code := restrictThread(spec, rep)
+	if code != 0 {
+		return code
+	}
+	applied = append(applied, got...)
+	missing = append(missing, lmissing...)
+	rep.send(message{Applied: applied, Missing: missing})
+	if spec.Probe {
+		rep.send(message{Exit: &exitInfo{}})
+		return 0
+	}
+	path := spec.Argv[0]
+	if !strings.Contains(path, "/") {
+		p, err := exec.LookPath(path) // on the program's own PATH
+		if err != nil {
+			return setupFailure(rep, "program %q not found on PATH", path)
+		}
+		path = p
+	}
 	attr := &syscall.ProcAttr{
 		Dir:   spec.Dir,
 		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2, reportFD},
+		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	if spec.DropUID >= 0 {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(spec.DropUID), Gid: uint32(spec.DropGID), Groups: []uint32{}}
 	}
-	// Capabilities are per thread: drop the ambient ones on the thread
-	// that forks stage 2, so that it starts with none.
-	runtime.LockOSThread()
-	_ = unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"agent-sandbox", launcherArg, string(b)}, attr)
-	runtime.UnlockOSThread()
+	pid, err := syscall.ForkExec(path, spec.Argv, attr)
 	if err != nil {
-		return setupFailure(rep, "start stage 2: %v", err)
+		return setupFailure(rep, "execute %s: %v", spec.Argv[0], err)
 	}
-	rep.send(message{Applied: applied, Missing: missing})
 
 	k := &killer{namespaces: spec.Namespaces, self: os.Getpid()}
 	var peakTasks, peakData atomic.Int64
@@ -304,11 +312,11 @@ func selfThreads() int64 {
 	return 0
 }
 
-// runStage2 restricts itself (limits, no_new_privs, seccomp, Landlock),
-// reports what it applied and executes the program. Everything it sets is
-// per thread or per process and survives the exec.
-func runStage2(spec launchSpec, rep *reporter) int {
-	runtime.LockOSThread() // never unlocked: the restrictions are per thread
+// restrictThread applies to the calling, locked thread what the program
+// inherits: resource limits, no capabilities, no_new_privs, the seccomp
+// filter and Landlock. It returns what it applied and what is missing, or
+// a non-zero exit code after reporting a failure.
+func restrictThread(spec launchSpec, rep *reporter) ([]Protection, []Missing, int) {
 	var applied []Protection
 	var missing []Missing
 	miss := func(p Protection, err error) int {
@@ -319,47 +327,43 @@ func runStage2(spec launchSpec, rep *reporter) int {
 		return 0
 	}
 	if code := applyLimits(spec, &applied, miss); code != 0 {
-		return code
+		return nil, nil, code
 	}
-	dropCapabilities()
+	if spec.DropUID < 0 {
+		// A root launcher without user namespace keeps CAP_SETUID for
+		// the switch to nobody, which drops every capability.
+		dropCapabilities()
+	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return setupFailure(rep, "no_new_privs: %v", err)
+		return nil, nil, setupFailure(rep, "no_new_privs: %v", err)
 	}
 	applied = append(applied, ProtectionNoNewPrivs)
 	if err := applySeccomp(); err != nil {
 		if code := miss(ProtectionSeccomp, err); code != 0 {
-			return code
+			return nil, nil, code
 		}
 	} else {
 		applied = append(applied, ProtectionSeccomp)
 	}
 	got, lmissing, err := applyLandlock(spec)
 	if err != nil {
-		return setupFailure(rep, "landlock: %v", err)
+		return nil, nil, setupFailure(rep, "landlock: %v", err)
 	}
 	applied = append(applied, got...)
 	for _, m := range lmissing {
 		if code := miss(m.Protection, errors.New(m.Reason)); code != 0 {
-			return code
+			return nil, nil, code
 		}
 	}
-	rep.send(message{Applied: applied, Missing: missing})
-	if spec.Probe {
-		return 0
-	}
-	path := spec.Argv[0]
-	if !strings.Contains(path, "/") {
-		p, err := exec.LookPath(path) // on the program's own PATH
-		if err != nil {
-			return setupFailure(rep, "program %q not found on PATH", path)
-		}
-		path = p
-	}
-	err = syscall.Exec(path, spec.Argv, os.Environ())
-	return setupFailure(rep, "execute %s: %v", spec.Argv[0], err)
+	return applied, missing, 0
 }
 
-// applyLimits sets the resource limits; miss records or fails on one that
+// launcherThreadRoom is how many threads the launcher may still start
+// once the program's tasks reach their limit.
+const launcherThreadRoom = 4
+
+// applyLimits sets the resource limits (on the whole launcher process,
+// which stays far below them); miss records or fails on one that
 // cannot be set.
 func applyLimits(spec launchSpec, applied *[]Protection, miss func(Protection, error) int) int {
 	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
@@ -379,8 +383,9 @@ func applyLimits(spec launchSpec, applied *[]Protection, miss func(Protection, e
 			// process of the user, the worker's included.
 			return miss(ProtectionPIDsLimit, errors.New("needs a user namespace"))
 		}
-		// The launcher's threads count against the same user.
-		lim := uint64(spec.MaxTasks + spec.LauncherThreads + 2)
+		// The launcher's threads count against the same user, and it
+		// must keep room for a few more.
+		lim := uint64(spec.MaxTasks + selfThreads() + launcherThreadRoom)
 		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
 			return miss(ProtectionPIDsLimit, err)
 		}

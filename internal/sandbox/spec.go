@@ -17,16 +17,13 @@ const launcherArg = "sandbox-exec"
 // programs, in TestMain.
 func IsLauncher(args []string) bool { return len(args) > 2 && args[1] == launcherArg }
 
-// reportFD is the descriptor on which the launcher's stages write their
-// report lines to the worker.
+// reportFD is the descriptor on which the launcher writes its report
+// lines to the worker.
 const reportFD = 3
 
 // launchSpec is what the worker tells the launcher, as JSON in its second
 // argument. The program's environment is the launcher's own.
 type launchSpec struct {
-	// Stage is 1 for the launcher (the namespace's init) and 2 for the
-	// stage that restricts itself and executes the program.
-	Stage  int  `json:"stage"`
 	Probe  bool `json:"probe,omitempty"`
 	Strict bool `json:"strict,omitempty"`
 	// Namespaces: the launcher runs in new user, PID, mount and IPC
@@ -44,17 +41,13 @@ type launchSpec struct {
 	MaxTasks    int64 `json:"maxTasks,omitempty"`
 	KillGraceMs int64 `json:"killGraceMs"`
 
-	// DropUID and DropGID, when >= 0, are the ids stage 2 switches to
-	// (a root worker without user namespaces).
+	// DropUID and DropGID, when >= 0, are the ids the program runs as (a
+	// root worker without user namespaces).
 	DropUID int `json:"dropUid"`
 	DropGID int `json:"dropGid"`
-
-	// Set by the launcher for stage 2.
-	PrivateProc     bool  `json:"privateProc,omitempty"`
-	LauncherThreads int64 `json:"launcherThreads,omitempty"`
 }
 
-// message is one report line from a launcher stage.
+// message is one report line from the launcher.
 type message struct {
 	Applied []Protection `json:"applied,omitempty"`
 	Missing []Missing    `json:"missing,omitempty"`
@@ -70,8 +63,7 @@ type exitInfo struct {
 	PeakDataBytes int64  `json:"peakDataBytes,omitempty"`
 }
 
-// reporter writes report lines; each line is one write, so the lines of
-// the two stages never interleave.
+// reporter writes report lines, each in one write.
 type reporter struct {
 	mu sync.Mutex
 	f  *os.File
