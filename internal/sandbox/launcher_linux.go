@@ -13,8 +13,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
 
 // RunLauncher runs the sandbox launcher described by os.Args (see
@@ -29,6 +31,10 @@ func RunLauncher() {
 	}
 	// The report pipe must not reach the program.
 	syscall.CloseOnExec(reportFD)
+	// Not dumpable: the program, though it runs as the same user, can
+	// neither ptrace the launcher nor open its /proc/<pid>/mem (only the
+	// thread that starts the program is restricted; the others are not).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	os.Exit(runInit(spec, rep))
 }
 
@@ -65,6 +71,11 @@ func runInit(spec launchSpec, rep *reporter) int {
 		} else {
 			applied = append(applied, ProtectionMountNS)
 			privateProc = pp
+		}
+		// The filesystem view is built: no thread of the launcher needs
+		// a capability any more.
+		if err := dropAllCapabilities(); err != nil {
+			return setupFailure(rep, "drop capabilities: %v", err)
 		}
 	} else {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -392,6 +403,20 @@ func applyLimits(spec launchSpec, applied *[]Protection, miss func(Protection, e
 		*applied = append(*applied, ProtectionPIDsLimit)
 	}
 	return 0
+}
+
+// dropAllCapabilities clears the capabilities of every thread of the
+// launcher.
+func dropAllCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if _, _, e := psx.Syscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clear ambient capabilities: %w", e)
+	}
+	if _, _, e := psx.Syscall3(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("capset: %w", e)
+	}
+	return nil
 }
 
 // dropCapabilities clears the calling thread's ambient, inheritable,

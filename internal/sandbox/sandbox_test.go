@@ -332,3 +332,25 @@ func TestUnprivilegedInner(t *testing.T) {
 	}
 	stopKillsEverything(t, s, ws)
 }
+
+// TestProgramCannotTamperWithLauncher: the launcher runs as the program's
+// user and only its program-starting thread is restricted, so the program
+// must not be able to reach its memory, and no launcher thread may keep a
+// capability.
+func TestProgramCannotTamperWithLauncher(t *testing.T) {
+	s, rep := newTestSandbox(t, Options{}, false)
+	if !slices.Contains(rep.Applied, ProtectionPIDNS) {
+		t.Skipf("no PID namespace: %s", rep)
+	}
+	ws := workspace(t, s)
+	out, _ := run(t, s, ws, "/bin/sh", "-c", `head -c 1 /proc/1/mem >/dev/null 2>&1 && echo mem-opened; grep -h CapEff /proc/1/task/*/status`)
+	if strings.Contains(out, "mem-opened") {
+		t.Error("the program opened the launcher's memory")
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, l := range lines {
+		if l != "CapEff:\t0000000000000000" {
+			t.Errorf("a launcher thread has capabilities: %q", l)
+		}
+	}
+}
