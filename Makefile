@@ -4,7 +4,7 @@ BIN       := bin
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build run test test-go interop-deps vet fmt bench clean
+.PHONY: all build run test test-go interop-deps claude-deps vet fmt bench clean
 
 all: build
 
@@ -21,8 +21,15 @@ run:
 interop-deps:
 	cd test/interop && npm ci --no-audit --no-fund
 
+## claude-deps: install the pinned Claude Code CLI (test/claude) that tests run against a fake API
+# The package's postinstall puts the native binary in place; it is run
+# explicitly, since newer npm versions skip install scripts not allowed.
+# Skipped when the pinned version is already installed.
+claude-deps:
+	cd test/claude && { node_modules/.bin/claude --version 2>/dev/null | grep -qxF "$$(node -p 'require("./package.json").dependencies["@anthropic-ai/claude-code"]') (Claude Code)" || { npm ci --no-audit --no-fund --ignore-scripts && node node_modules/@anthropic-ai/claude-code/install.cjs; }; } && node_modules/.bin/claude --version
+
 ## test: every test of the repository (needs Redis and PostgreSQL, see README)
-test: interop-deps vet test-go
+test: interop-deps claude-deps vet test-go
 
 test-go:
 	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) ./...

@@ -180,7 +180,9 @@ type QueueEventsOptions struct {
 	// RetryDelay is the first wait after a Redis error or an error from the
 	// handler; it doubles up to MaxRetryDelay. Defaults to 100ms.
 	RetryDelay time.Duration
-	// MaxRetryDelay caps RetryDelay's doubling. Defaults to 5s.
+	// MaxRetryDelay caps RetryDelay's doubling. Defaults to 5s, or to
+	// RetryDelay when that is longer. A MaxRetryDelay set below RetryDelay
+	// is refused with ErrInvalidOptions.
 	MaxRetryDelay time.Duration
 	// Logger receives reconnect and handler-error diagnostics. Defaults to a
 	// logger that discards.
@@ -230,6 +232,10 @@ func NewQueueEvents(client redis.UniversalClient, name string, opts *QueueEvents
 	if o.BlockTimeout < 0 || o.RetryDelay < 0 || o.MaxRetryDelay < 0 || o.BatchSize < 0 {
 		return nil, fmt.Errorf("new queue events %q: %w: negative option", name, ErrInvalidOptions)
 	}
+	if o.MaxRetryDelay != 0 && o.MaxRetryDelay < o.RetryDelay {
+		return nil, fmt.Errorf("new queue events %q: %w: MaxRetryDelay %s is below RetryDelay %s",
+			name, ErrInvalidOptions, o.MaxRetryDelay, o.RetryDelay)
+	}
 	if o.LastID == "" {
 		o.LastID = "$"
 	}
@@ -243,10 +249,7 @@ func NewQueueEvents(client redis.UniversalClient, name string, opts *QueueEvents
 		o.RetryDelay = 100 * time.Millisecond
 	}
 	if o.MaxRetryDelay == 0 {
-		o.MaxRetryDelay = 5 * time.Second
-	}
-	if o.MaxRetryDelay < o.RetryDelay {
-		o.MaxRetryDelay = o.RetryDelay
+		o.MaxRetryDelay = max(5*time.Second, o.RetryDelay)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -293,6 +293,12 @@ func TestQueueEventsDedicatedReader(t *testing.T) {
 	if _, err := NewQueueEvents(single, "", nil); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("empty name: %v", err)
 	}
+	if _, err := NewQueueEvents(single, "q", &QueueEventsOptions{RetryDelay: time.Second, MaxRetryDelay: time.Millisecond}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("MaxRetryDelay below RetryDelay: %v", err)
+	}
+	if qe, err := NewQueueEvents(single, "q", &QueueEventsOptions{RetryDelay: 8 * time.Second}); err != nil || qe.opts.MaxRetryDelay != 8*time.Second {
+		t.Fatalf("RetryDelay above the default cap: %v, MaxRetryDelay %s", err, qe.opts.MaxRetryDelay)
+	}
 	if err := qe.Run(context.Background(), nil); !errors.Is(err, ErrInvalidOptions) {
 		t.Fatalf("nil handler: %v", err)
 	}

@@ -1,22 +1,20 @@
 // Command orchestrator serves the task API. It only wires the pieces
 // together: configuration from the environment, a logger, the store
 // (SQLite or PostgreSQL, chosen by DATABASE_URL; migrations run at open),
-// the task service and the HTTP API, and it shuts down gracefully on
-// SIGINT or SIGTERM.
+// the Redis side (dispatch: the queues and the background loops), the task
+// service and the HTTP API, and it shuts down gracefully on SIGINT or
+// SIGTERM.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,7 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/agentorch/orchestrator/internal/config"
+	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/httpapi"
+	"github.com/agentorch/orchestrator/internal/redisconn"
 	"github.com/agentorch/orchestrator/internal/store/postgres"
 	"github.com/agentorch/orchestrator/internal/store/sqlite"
 	"github.com/agentorch/orchestrator/internal/task"
@@ -40,12 +40,13 @@ func main() { os.Exit(mainCode()) }
 // mainCode runs the orchestrator and returns the process exit code: 1 on
 // invalid configuration or a failure to start or stop cleanly.
 func mainCode() int {
-	cfg, err := config.Load(env.ToMap(os.Environ()))
+	cfg, err := config.LoadOrchestrator(env.ToMap(os.Environ()))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "orchestrator: invalid configuration:\n%v\n", err)
 		return 1
 	}
-	logger := newLogger(cfg, os.Stderr)
+	logger := cfg.NewLogger(os.Stderr)
+	redisconn.RouteInternalLogs(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, stop, cfg, logger); err != nil {
@@ -55,21 +56,12 @@ func mainCode() int {
 	return 0
 }
 
-// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Level()}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 // run serves until ctx is cancelled, then shuts down within
-// cfg.ShutdownTimeout: stop accepting, finish in-flight requests, close
-// the store. stopSignals is called when shutdown starts, so that a second
-// SIGINT or SIGTERM kills the process at once.
-func run(ctx context.Context, stopSignals func(), cfg config.Config, logger *slog.Logger) error {
-	store, err := openStore(ctx, cfg, logger)
+// cfg.ShutdownTimeout: stop accepting, finish in-flight requests, stop the
+// background loops, close the store. stopSignals is called when shutdown
+// starts, so that a second SIGINT or SIGTERM kills the process at once.
+func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logger *slog.Logger) error {
+	store, err := openStore(ctx, cfg.Database, logger)
 	if err != nil {
 		return err
 	}
@@ -79,31 +71,47 @@ func run(ctx context.Context, stopSignals func(), cfg config.Config, logger *slo
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	qs, err := newQueueSide(cfg, reg, logger)
+	client, err := redisconn.New(cfg.Redis())
 	if err != nil {
-		return err
+		return fmt.Errorf("redis client: %w", err)
 	}
 	defer func() {
-		if err := qs.close(); err != nil {
+		if err := client.Close(); err != nil {
 			logger.Error("close redis client", "err", err)
 		}
 	}()
-	reg.MustRegister(qs.collector(store))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	disp, err := dispatch.New(client, dispatch.Options{
+		Names: cfg.Names(),
+		Enqueue: dispatch.EnqueuerOptions{Attempts: cfg.TaskAttempts, Backoff: backoffOf(cfg.TaskBackoff()),
+			KeepCompletedAge: cfg.QueueCleanCompletedAge, KeepFailedAge: cfg.QueueCleanFailedAge},
+		Relay:      dispatch.RelayOptions{Interval: cfg.RelayInterval},
+		Reconciler: dispatch.ReconcilerOptions{Interval: cfg.ReconcileInterval, MinAge: cfg.ReconcileMinAge, ResultGrace: cfg.ResultGrace},
+		Results:    dispatch.ResultsOptions{Concurrency: cfg.ResultConcurrency},
+		Cleaner:    dispatch.CleanerOptions{CompletedAge: cfg.QueueCleanCompletedAge, FailedAge: cfg.QueueCleanFailedAge},
+		Logger:     logger,
+		Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer disp.Close()
+
+	svc := task.NewService(store, task.ServiceOptions{Logger: logger, Enqueuer: disp.Enqueuer(),
+		OnCreated: func(*task.Task) { disp.Metrics().TaskCreated() }})
+	reg.MustRegister(disp.Collector(svc))
 	httpMetrics, err := httpapi.MetricsMiddleware(reg)
 	if err != nil {
 		return err
 	}
-
-	svc := task.NewService(qs.countCreates(store), task.ServiceOptions{Logger: logger, Enqueuer: qs.enqueuer})
 	api, err := httpapi.New(httpapi.Options{
 		Service:    svc,
 		Logger:     logger,
 		APIKeys:    cfg.APIKeys,
 		Version:    version,
-		Redis:      qs.redisChecker(),
-		QueueStats: qs.queueStats(),
+		Redis:      disp,
+		QueueStats: disp,
 		Middleware: []func(http.Handler) http.Handler{httpMetrics},
 		Routes: []httpapi.ExtraRoute{{Pattern: "GET /metrics",
 			Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), Public: true}},
@@ -131,12 +139,20 @@ func run(ctx context.Context, stopSignals func(), cfg config.Config, logger *slo
 	// The loops outlive the HTTP server at shutdown, so that requests in
 	// flight can still enqueue; they stop right after it.
 	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
-	waitLoops, err := qs.start(loopCtx, svc)
-	if err != nil {
+	loopsDone := make(chan error, 1)
+	go func() { loopsDone <- disp.Run(loopCtx, svc) }()
+	var (
+		loopsErr     error
+		loopsStopped bool
+	)
+	waitLoops := func() error { // stops the loops and waits for them, once
 		stopLoops()
-		return fmt.Errorf("start background loops: %w", err)
+		if !loopsStopped {
+			loopsErr, loopsStopped = <-loopsDone, true
+		}
+		return loopsErr
 	}
-	defer func() { stopLoops(); waitLoops() }()
+	defer func() { _ = waitLoops() }()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -144,6 +160,10 @@ func run(ctx context.Context, stopSignals func(), cfg config.Config, logger *slo
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve http: %w", err)
+	case err := <-loopsDone:
+		loopsErr, loopsStopped = err, true
+		_ = srv.Close()
+		return fmt.Errorf("start background loops: %w", err)
 	case <-ctx.Done():
 	}
 	stopSignals()
@@ -157,53 +177,39 @@ func run(ctx context.Context, stopSignals func(), cfg config.Config, logger *slo
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
 	}
-	stopLoops()
-	waitLoops()
+	if err := waitLoops(); err != nil {
+		return fmt.Errorf("background loops: %w", err)
+	}
 	logger.Info("stopped")
 	return nil
 }
 
-// openStore opens the store DATABASE_URL selects; opening runs the
-// migrations.
-func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (task.Store, error) {
-	driver, dsn, err := cfg.Database()
-	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+// backoffOf turns TASK_BACKOFF_MS into the enqueuer's Backoff, where a
+// negative value means none.
+func backoffOf(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
 	}
-	switch driver {
+	return d
+}
+
+// openStore opens the store DATABASE_URL selects; opening runs the
+// migrations (and, for SQLite, creates the file's directory).
+func openStore(ctx context.Context, db config.Database, logger *slog.Logger) (task.Store, error) {
+	switch db.Driver {
 	case config.DriverPostgres:
-		s, err := postgres.Open(ctx, dsn, logger)
+		s, err := postgres.Open(ctx, db.DSN, logger)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres store: %w", err)
 		}
-		logger.Info("store opened", "driver", driver)
+		logger.Info("store opened", "driver", db.Driver)
 		return s, nil
 	default:
-		if dir := sqliteDir(dsn); dir != "" {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return nil, fmt.Errorf("create sqlite directory %s: %w", dir, err)
-			}
-		}
-		s, err := sqlite.Open(ctx, dsn, logger)
+		s, err := sqlite.Open(ctx, db.DSN, logger)
 		if err != nil {
-			return nil, fmt.Errorf("open sqlite store %s: %w", dsn, err)
+			return nil, fmt.Errorf("open sqlite store %s: %w", db.DSN, err)
 		}
-		logger.Info("store opened", "driver", driver, "path", dsn)
+		logger.Info("store opened", "driver", db.Driver, "path", db.DSN)
 		return s, nil
 	}
-}
-
-// sqliteDir returns the directory of a SQLite path or file: URI, "" when
-// there is none to create (in-memory databases).
-func sqliteDir(dsn string) string {
-	p := dsn
-	if strings.HasPrefix(p, "file:") {
-		p = strings.TrimPrefix(p, "file:")
-		p, _, _ = strings.Cut(p, "?")
-		p = strings.TrimPrefix(p, "//")
-	}
-	if p == "" || p == ":memory:" || strings.Contains(dsn, "mode=memory") {
-		return ""
-	}
-	return filepath.Dir(p)
 }

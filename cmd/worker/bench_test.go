@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
-	"github.com/agentorch/orchestrator/internal/workerapp"
 )
 
 // BenchmarkWorker measures the worker binary end to end: b.N task jobs are
@@ -61,7 +61,7 @@ func benchWorker(b *testing.B, executorKind, command, sandboxMode string, concur
 	jobs := make([]bullmq.BulkJob, b.N)
 	for i := range jobs {
 		id := uuid.NewString()
-		jobs[i] = bullmq.BulkJob{Name: workerapp.TaskJobName, Data: workerapp.TaskData{TaskID: id, Code: "x", Prompt: "p", Timeout: 60_000},
+		jobs[i] = bullmq.BulkJob{Name: taskqueue.JobName, Data: taskqueue.Job{TaskID: id, Code: "x", Prompt: "p", Timeout: 60_000},
 			Opts: &bullmq.JobOptions{JobID: id, RemoveOnComplete: bullmq.RemoveAll()}}
 	}
 	if _, err := tasks.AddBulk(context.Background(), jobs); err != nil {

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
-	"github.com/agentorch/orchestrator/internal/workerapp"
 )
 
 // TestClaudeExecutorEndToEnd runs a task through the worker binary with the
@@ -36,7 +36,7 @@ func TestClaudeExecutorEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(res.Result, &cr); err != nil {
 		t.Fatalf("result %s: %v", res.Result, err)
 	}
-	if res.Status != workerapp.StatusCompleted || cr.Answer != "Edited main.txt" || !strings.Contains(cr.Diff, "+++ b/NOTES.md") ||
+	if res.Status != taskqueue.ResultCompleted || cr.Answer != "Edited main.txt" || !strings.Contains(cr.Diff, "+++ b/NOTES.md") ||
 		cr.CostUSD == nil || *cr.CostUSD != 0.0123 {
 		t.Errorf("result = %+v / %s", res, res.Result)
 	}
@@ -79,7 +79,7 @@ func TestAnthropicExecutorEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(res.Result, &ar); err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != workerapp.StatusCompleted || ar.Answer != "two lines" || ar.Model != "fake-model" || ar.Usage.OutputTokens != 2 {
+	if res.Status != taskqueue.ResultCompleted || ar.Answer != "two lines" || ar.Model != "fake-model" || ar.Usage.OutputTokens != 2 {
 		t.Errorf("result = %+v / %s", res, res.Result)
 	}
 }
@@ -106,7 +106,7 @@ func TestDemoAgent(t *testing.T) {
 	if err := json.Unmarshal(res.Result, &got); err != nil {
 		t.Fatalf("result %s: %v", res.Result, err)
 	}
-	if res.Status != workerapp.StatusCompleted || got.TaskID != id || got.LinesOfCode != 2 || !strings.Contains(got.Answer, "count") {
+	if res.Status != taskqueue.ResultCompleted || got.TaskID != id || got.LinesOfCode != 2 || !strings.Contains(got.Answer, "count") {
 		t.Errorf("result = %+v / %s", res, res.Result)
 	}
 }

@@ -1,9 +1,10 @@
 // Command worker runs AI coding tasks from the orchestrator's BullMQ queue:
-// it takes "execute-task" jobs from QUEUE_NAME, runs each with the executor
-// chosen by WORKER_EXECUTOR (the Claude Code CLI, the Anthropic API, or any
-// command), and posts the outcome to "<QUEUE_NAME>-results".
+// it takes task jobs from QUEUE_NAME, runs each with the executor chosen by
+// WORKER_EXECUTOR (the Claude Code CLI, the Anthropic API, or any command),
+// and posts the outcome to "<QUEUE_NAME>-results" (the contract of package
+// taskqueue).
 //
-// Configuration is read from the environment; see internal/workerapp.Config
+// Configuration is read from the environment; see internal/config.Worker
 // for every variable. A wrong variable stops the worker at start with a
 // message naming it. SIGTERM or SIGINT shut it down gracefully: it stops
 // taking jobs and lets running tasks finish for up to
@@ -17,11 +18,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/caarlos0/env/v11"
+
+	"github.com/agentorch/orchestrator/internal/config"
 	"github.com/agentorch/orchestrator/internal/redisconn"
 	"github.com/agentorch/orchestrator/internal/sandbox"
 	"github.com/agentorch/orchestrator/internal/workerapp"
@@ -40,40 +43,41 @@ func main() {
 }
 
 func run() error {
-	cfg, err := workerapp.LoadConfig(os.LookupEnv)
+	cfg, err := config.LoadWorker(env.ToMap(os.Environ()))
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	var handler slog.Handler
-	hopts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
-		handler = slog.NewTextHandler(os.Stderr, hopts)
-	} else {
-		handler = slog.NewJSONHandler(os.Stderr, hopts)
-	}
-	log := slog.New(handler)
+	log := cfg.NewLogger(os.Stderr)
+	redisconn.RouteInternalLogs(log)
 
 	var sb *sandbox.Sandbox
 	if cfg.UsesSandbox() {
-		if sb, err = workerapp.NewSandbox(cfg); err != nil {
-			return fmt.Errorf("configuration: %w", err)
+		if sb, err = sandbox.New(cfg.SandboxOptions(cfg.KillGrace)); err != nil {
+			return fmt.Errorf("configuration: WORKER_SANDBOX: %w", err)
 		}
 		// WORKER_SANDBOX=strict refuses to start without every protection.
 		if _, err := sb.Probe(context.Background()); err != nil {
 			return err
 		}
 	}
-	exec, err := workerapp.NewExecutor(cfg, sb)
+	exec, err := newExecutor(cfg, sb)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	client, err := redisconn.New(cfg.Redis)
+	client, err := redisconn.New(cfg.Redis())
 	if err != nil {
 		return fmt.Errorf("configuration: redis: %w", err)
 	}
 	defer client.Close()
 
-	app, err := workerapp.New(workerapp.Options{Config: cfg, Client: client, Executor: exec, Logger: log, Sandbox: sb})
+	app, err := workerapp.New(workerapp.Options{
+		Config: &workerapp.Config{
+			Names: cfg.Names(), WorkerID: cfg.WorkerID, Executor: cfg.Executor, Concurrency: cfg.Concurrency,
+			DefaultTimeout: cfg.DefaultTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+			LockDuration: cfg.LockDuration, StalledInterval: cfg.StalledInterval, HTTPAddr: cfg.HTTPAddr,
+		},
+		Client: client, Executor: exec, Logger: log, Sandbox: sb,
+	})
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
-	"github.com/agentorch/orchestrator/internal/workerapp"
 )
 
 // workerBin is the worker binary built once for the tests.
@@ -97,8 +97,8 @@ func newQueue(t *testing.T, client redis.UniversalClient, name string) *bullmq.Q
 func addTask(t *testing.T, q *bullmq.Queue) string {
 	t.Helper()
 	id := uuid.NewString()
-	data := workerapp.TaskData{TaskID: id, Code: "a\nb\n", Prompt: "count", Timeout: 30_000}
-	if _, err := q.Add(context.Background(), workerapp.TaskJobName, data, &bullmq.JobOptions{JobID: id, Attempts: 3}); err != nil {
+	data := taskqueue.Job{TaskID: id, Code: "a\nb\n", Prompt: "count", Timeout: 30_000}
+	if _, err := q.Add(context.Background(), taskqueue.JobName, data, &bullmq.JobOptions{JobID: id, Attempts: 3}); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -127,11 +127,11 @@ func getJob(t *testing.T, q *bullmq.Queue, id string) *bullmq.Job {
 	return j
 }
 
-func result(t *testing.T, results *bullmq.Queue, taskID string) workerapp.Result {
+func result(t *testing.T, results *bullmq.Queue, taskID string) taskqueue.Result {
 	t.Helper()
-	var res workerapp.Result
-	waitFor(t, "result of "+taskID, 20*time.Second, func() bool { return getJob(t, results, workerapp.ResultJobID(taskID, 0)) != nil })
-	if err := json.Unmarshal(getJob(t, results, workerapp.ResultJobID(taskID, 0)).Data, &res); err != nil {
+	var res taskqueue.Result
+	waitFor(t, "result of "+taskID, 20*time.Second, func() bool { return getJob(t, results, taskqueue.ResultJobID(taskID, 0)) != nil })
+	if err := json.Unmarshal(getJob(t, results, taskqueue.ResultJobID(taskID, 0)).Data, &res); err != nil {
 		t.Fatal(err)
 	}
 	return res
@@ -184,7 +184,7 @@ func TestSIGKILLMidTaskIsRecovered(t *testing.T) {
 
 	startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-b", "WORKER_COMMAND="+argv, "WORKER_SANDBOX=off")
 	res := result(t, results, id)
-	if res.Status != workerapp.StatusCompleted || res.WorkerID != "worker-b" || string(res.Result) != `{"ok":true}` {
+	if res.Status != taskqueue.ResultCompleted || res.WorkerID != "worker-b" || string(res.Result) != `{"ok":true}` {
 		t.Errorf("result = %+v", res)
 	}
 	waitFor(t, "job completed", 10*time.Second, func() bool {
@@ -231,7 +231,7 @@ func TestSIGTERMLetsRunningTasksFinish(t *testing.T) {
 		t.Fatalf("worker exit: %v", err)
 	}
 	for _, id := range ids {
-		if j := getJob(t, results, workerapp.ResultJobID(id, 0)); j == nil {
+		if j := getJob(t, results, taskqueue.ResultJobID(id, 0)); j == nil {
 			t.Errorf("no result for task %s", id)
 		}
 		if s, _ := tasks.GetJobState(context.Background(), id); s != bullmq.StateCompleted {

@@ -15,8 +15,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentorch/orchestrator/internal/sandbox"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
-	"github.com/agentorch/orchestrator/internal/workerapp"
 )
 
 // processesWith returns the pids of the processes whose command line
@@ -95,13 +95,13 @@ func TestResultAndHealthNameTheProtections(t *testing.T) {
 		"WORKER_SANDBOX=strict", "WORKER_AGENT_MEMORY=1GiB", "WORKER_AGENT_PIDS=64")
 	id := addTask(t, tasks)
 	res := result(t, results, id)
-	if res.Status != workerapp.StatusCompleted {
+	if res.Status != taskqueue.ResultCompleted {
 		t.Fatalf("result = %+v", res)
 	}
 	for _, p := range []sandbox.Protection{sandbox.ProtectionEnv, sandbox.ProtectionUserNS, sandbox.ProtectionPIDNS,
 		sandbox.ProtectionMountNS, sandbox.ProtectionLandlockFS, sandbox.ProtectionLandlockNet, sandbox.ProtectionSeccomp,
 		sandbox.ProtectionMemoryLimit, sandbox.ProtectionPIDsLimit} {
-		if !slices.Contains(res.Sandbox, p) {
+		if !slices.Contains(res.Sandbox, string(p)) {
 			t.Errorf("result sandbox %v lacks %s", res.Sandbox, p)
 		}
 	}

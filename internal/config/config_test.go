@@ -8,14 +8,14 @@ import (
 )
 
 func TestLoadDefaults(t *testing.T) {
-	c, err := Load(map[string]string{})
+	c, err := LoadOrchestrator(map[string]string{})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := Config{
-		Port: 3000, LogLevel: "info", LogFormat: "json",
-		RedisHost: "localhost", RedisPort: 6379, QueueName: "claude-tasks", QueuePrefix: "bull",
-		TaskAttempts: 3, TaskBackoffMs: 2000, QueueCleanCompletedAge: time.Hour,
+	want := Orchestrator{
+		Shared: Shared{LogLevel: "info", LogFormat: "json",
+			RedisHost: "localhost", RedisPort: 6379, QueueName: "claude-tasks", QueuePrefix: "bull"},
+		Port: 3000, TaskAttempts: 3, TaskBackoffMs: 2000, QueueCleanCompletedAge: time.Hour,
 		QueueCleanFailedAge: 168 * time.Hour, ShutdownTimeout: 15 * time.Second,
 	}
 	if c.Port != want.Port || c.LogLevel != want.LogLevel || c.LogFormat != want.LogFormat ||
@@ -27,16 +27,17 @@ func TestLoadDefaults(t *testing.T) {
 		c.ReconcileMinAge != 10*time.Second || c.ResultGrace != time.Minute || c.ResultConcurrency != 32 || len(c.APIKeys) != 0 || c.DatabaseURL != "" {
 		t.Errorf("defaults = %+v", c)
 	}
-	d, dsn, err := c.Database()
-	if err != nil || d != DriverSQLite || dsn != DefaultSQLitePath {
-		t.Errorf("Database() = %q, %q, %v; want sqlite %s", d, dsn, err, DefaultSQLitePath)
+	if c.Database != (Database{Driver: DriverSQLite, DSN: DefaultSQLitePath}) {
+		t.Errorf("Database = %+v; want sqlite %s", c.Database, DefaultSQLitePath)
 	}
 	if c.Level() != slog.LevelInfo {
 		t.Errorf("Level() = %v", c.Level())
 	}
-	o, err := c.RedisOptions()
-	if err != nil || o.Addr != "localhost:6379" || o.DB != 0 {
-		t.Errorf("RedisOptions() = %+v, %v", o, err)
+	if r := c.Redis(); r.Host != "localhost" || r.Port != 6379 || r.DB != 0 || r.URL != "" {
+		t.Errorf("Redis() = %+v", r)
+	}
+	if n := c.Names(); n.Tasks() != "claude-tasks" || n.Results() != "claude-tasks-results" || n.CancelChannel() != "bull:claude-tasks:cancel" {
+		t.Errorf("Names() = %+v", n)
 	}
 	if c.Addr() != ":3000" {
 		t.Errorf("Addr() = %q", c.Addr())
@@ -47,47 +48,60 @@ func TestLoadValues(t *testing.T) {
 	tests := []struct {
 		name  string
 		env   map[string]string
-		check func(t *testing.T, c Config)
+		check func(t *testing.T, c Orchestrator)
 	}{
-		{"port", map[string]string{"PORT": "8080"}, func(t *testing.T, c Config) {
+		{"port", map[string]string{"PORT": "8080"}, func(t *testing.T, c Orchestrator) {
 			if c.Port != 8080 {
 				t.Errorf("Port = %d", c.Port)
 			}
 		}},
-		{"api keys trimmed", map[string]string{"API_KEYS": " a , b,,c "}, func(t *testing.T, c Config) {
+		{"api keys trimmed", map[string]string{"API_KEYS": " a , b,,c "}, func(t *testing.T, c Orchestrator) {
 			if strings.Join(c.APIKeys, "|") != "a|b|c" {
 				t.Errorf("APIKeys = %q", c.APIKeys)
 			}
 		}},
-		{"api keys only commas", map[string]string{"API_KEYS": ", ,"}, func(t *testing.T, c Config) {
+		{"api keys only commas", map[string]string{"API_KEYS": ", ,"}, func(t *testing.T, c Orchestrator) {
 			if len(c.APIKeys) != 0 {
 				t.Errorf("APIKeys = %q", c.APIKeys)
 			}
 		}},
-		{"log", map[string]string{"LOG_LEVEL": "debug", "LOG_FORMAT": "text"}, func(t *testing.T, c Config) {
+		{"log", map[string]string{"LOG_LEVEL": "debug", "LOG_FORMAT": "text"}, func(t *testing.T, c Orchestrator) {
 			if c.Level() != slog.LevelDebug || c.LogFormat != "text" {
 				t.Errorf("level %v format %q", c.Level(), c.LogFormat)
 			}
 		}},
-		{"log level case", map[string]string{"LOG_LEVEL": "WARN"}, func(t *testing.T, c Config) {
+		{"log level case", map[string]string{"LOG_LEVEL": "WARN"}, func(t *testing.T, c Orchestrator) {
 			if c.Level() != slog.LevelWarn {
 				t.Errorf("level %v", c.Level())
 			}
 		}},
-		{"redis parts", map[string]string{"REDIS_HOST": "r", "REDIS_PORT": "7000", "REDIS_PASSWORD": "pw", "REDIS_DB": "2"}, func(t *testing.T, c Config) {
-			o, err := c.RedisOptions()
-			if err != nil || o.Addr != "r:7000" || o.Password != "pw" || o.DB != 2 {
-				t.Errorf("RedisOptions() = %+v, %v", o, err)
+		{"redis parts", map[string]string{"REDIS_HOST": "r", "REDIS_PORT": "7000", "REDIS_PASSWORD": "pw", "REDIS_DB": "2"}, func(t *testing.T, c Orchestrator) {
+			if r := c.Redis(); r.Host != "r" || r.Port != 7000 || r.Password != "pw" || r.DB != 2 {
+				t.Errorf("Redis() = %+v", r)
 			}
 		}},
-		{"redis url wins", map[string]string{"REDIS_URL": "redis://:pw@127.0.0.1:6380/3", "REDIS_HOST": "ignored"}, func(t *testing.T, c Config) {
-			o, err := c.RedisOptions()
-			if err != nil || o.Addr != "127.0.0.1:6380" || o.Password != "pw" || o.DB != 3 {
-				t.Errorf("RedisOptions() = %+v, %v", o, err)
+		{"redis url wins", map[string]string{"REDIS_URL": "redis://:pw@127.0.0.1:6380/3", "REDIS_HOST": "ignored"}, func(t *testing.T, c Orchestrator) {
+			if r := c.Redis(); r.URL != "redis://:pw@127.0.0.1:6380/3" {
+				t.Errorf("Redis() = %+v", r)
+			}
+		}},
+		{"every REDIS_URL scheme", map[string]string{"REDIS_URL": "redis-cluster://127.0.0.1:7000,127.0.0.1:7001"}, func(t *testing.T, c Orchestrator) {
+			if c.Redis().URL == "" {
+				t.Error("cluster URL dropped")
+			}
+		}},
+		{"sentinel url", map[string]string{"REDIS_URL": "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/0?master=m"}, func(t *testing.T, c Orchestrator) {
+			if c.Redis().URL == "" {
+				t.Error("sentinel URL dropped")
+			}
+		}},
+		{"durations in milliseconds", map[string]string{"RELAY_INTERVAL": "250", "SHUTDOWN_TIMEOUT": "2500"}, func(t *testing.T, c Orchestrator) {
+			if c.RelayInterval != 250*time.Millisecond || c.ShutdownTimeout != 2500*time.Millisecond {
+				t.Errorf("RelayInterval %s ShutdownTimeout %s", c.RelayInterval, c.ShutdownTimeout)
 			}
 		}},
 		{"queue", map[string]string{"QUEUE_NAME": "q", "QUEUE_PREFIX": "p", "TASK_ATTEMPTS": "5", "TASK_BACKOFF_MS": "0",
-			"QUEUE_CLEAN_COMPLETED_AGE": "30m", "QUEUE_CLEAN_FAILED_AGE": "24h", "SHUTDOWN_TIMEOUT": "2s"}, func(t *testing.T, c Config) {
+			"QUEUE_CLEAN_COMPLETED_AGE": "30m", "QUEUE_CLEAN_FAILED_AGE": "24h", "SHUTDOWN_TIMEOUT": "2s"}, func(t *testing.T, c Orchestrator) {
 			if c.QueueName != "q" || c.QueuePrefix != "p" || c.TaskAttempts != 5 || c.TaskBackoffMs != 0 ||
 				c.QueueCleanCompletedAge != 30*time.Minute || c.QueueCleanFailedAge != 24*time.Hour || c.ShutdownTimeout != 2*time.Second {
 				t.Errorf("got %+v", c)
@@ -96,7 +110,7 @@ func TestLoadValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Load(tt.env)
+			c, err := LoadOrchestrator(tt.env)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -120,13 +134,12 @@ func TestDatabase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			c, err := Load(map[string]string{"DATABASE_URL": tt.url})
+			c, err := LoadOrchestrator(map[string]string{"DATABASE_URL": tt.url})
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			d, dsn, err := c.Database()
-			if err != nil || d != tt.driver || dsn != tt.dsn {
-				t.Errorf("Database() = %q, %q, %v; want %q, %q", d, dsn, err, tt.driver, tt.dsn)
+			if c.Database != (Database{Driver: tt.driver, DSN: tt.dsn}) {
+				t.Errorf("Database = %+v; want %q, %q", c.Database, tt.driver, tt.dsn)
 			}
 		})
 	}
@@ -143,6 +156,7 @@ func TestLoadInvalid(t *testing.T) {
 		{map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_URL": "sqlite://"}, "DATABASE_URL"},
 		{map[string]string{"DATABASE_URL": "postgres://%zz"}, "DATABASE_URL"},
+		{map[string]string{"REDIS_URL": "redis-sentinel://127.0.0.1:26379"}, "REDIS_URL"},
 		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
@@ -164,7 +178,7 @@ func TestLoadInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			_, err := Load(tt.env)
+			_, err := LoadOrchestrator(tt.env)
 			if err == nil {
 				t.Fatalf("Load(%v) = nil error", tt.env)
 			}
@@ -176,7 +190,7 @@ func TestLoadInvalid(t *testing.T) {
 }
 
 func TestLoadInvalidNamesEveryVariable(t *testing.T) {
-	_, err := Load(map[string]string{"PORT": "abc", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"})
+	_, err := LoadOrchestrator(map[string]string{"PORT": "abc", "LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "soon"})
 	if err == nil {
 		t.Fatal("Load = nil error")
 	}
@@ -189,9 +203,10 @@ func TestLoadInvalidNamesEveryVariable(t *testing.T) {
 }
 
 func TestValidateZeroConfig(t *testing.T) {
-	err := Config{}.Validate()
+	c := Orchestrator{}
+	err := c.Validate()
 	if err == nil {
-		t.Fatal("Validate of the zero Config = nil")
+		t.Fatal("Validate of the zero Orchestrator = nil")
 	}
 	for _, name := range []string{"PORT", "LOG_LEVEL", "LOG_FORMAT", "REDIS_HOST", "REDIS_PORT", "QUEUE_NAME",
 		"QUEUE_PREFIX", "TASK_ATTEMPTS", "QUEUE_CLEAN_COMPLETED_AGE", "QUEUE_CLEAN_FAILED_AGE", "SHUTDOWN_TIMEOUT", "RELAY_INTERVAL", "RESULT_CONCURRENCY"} {
@@ -202,7 +217,7 @@ func TestValidateZeroConfig(t *testing.T) {
 }
 
 func TestLoadEmptyMeansDefault(t *testing.T) {
-	c, err := Load(map[string]string{"REDIS_HOST": "", "QUEUE_PREFIX": "", "PORT": ""})
+	c, err := LoadOrchestrator(map[string]string{"REDIS_HOST": "", "QUEUE_PREFIX": "", "PORT": ""})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}

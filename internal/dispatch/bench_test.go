@@ -8,6 +8,7 @@ import (
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // BenchmarkResultConsumer measures how fast posted results are applied
@@ -27,7 +28,7 @@ func BenchmarkResultConsumer(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				jobs = append(jobs, bullmq.BulkJob{Name: "result", Data: dispatch.Result{TaskID: tk.ID.String(), Status: "completed"}})
+				jobs = append(jobs, bullmq.BulkJob{Name: "result", Data: taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"}})
 			}
 			if _, err := e.results.AddBulk(e.ctx, jobs); err != nil {
 				b.Fatal(err)

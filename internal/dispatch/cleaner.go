@@ -94,12 +94,12 @@ func (c *Cleaner) Clean(ctx context.Context) error {
 		for _, s := range []struct {
 			state bullmq.JobState
 			age   time.Duration
-		}{{"completed", c.o.CompletedAge}, {"failed", c.o.FailedAge}} {
+		}{{bullmq.StateCompleted, c.o.CompletedAge}, {bullmq.StateFailed, c.o.FailedAge}} {
 			ids, err := q.Clean(ctx, s.age, c.o.Limit, s.state)
 			if err != nil {
 				return fmt.Errorf("clean %s jobs of %s: %w", s.state, q.Name(), err)
 			}
-			c.o.Metrics.clean(q.Name(), string(s.state), len(ids))
+			c.o.Metrics.clean(q.Name(), s.state, len(ids))
 			if len(ids) > 0 {
 				c.log.InfoContext(ctx, "cleaned old jobs", "queue", q.Name(), "state", s.state, "count", len(ids))
 			}

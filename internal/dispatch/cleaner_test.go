@@ -57,7 +57,7 @@ func TestCleanerAndStats(t *testing.T) {
 	if !h.Connected || h.MaxmemoryPolicy == "" {
 		t.Errorf("redis health = %+v", h)
 	}
-	reg.MustRegister(dispatch.NewStateCollector(e.store, []*bullmq.Queue{e.tasks}, dispatch.NewRedisChecker(e.client, 0), 0))
+	reg.MustRegister(dispatch.NewStateCollector(e.svc, []*bullmq.Queue{e.tasks}, dispatch.NewRedisChecker(e.client, 0), 0))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

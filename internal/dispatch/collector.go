@@ -15,7 +15,7 @@ import (
 // job counts by state of the queues, and whether Redis and the database
 // answer. It is safe for concurrent use.
 type StateCollector struct {
-	store   task.Store
+	svc     *task.Service
 	queues  []*bullmq.Queue
 	redis   *RedisChecker
 	timeout time.Duration
@@ -25,14 +25,14 @@ type StateCollector struct {
 
 var _ prometheus.Collector = (*StateCollector)(nil)
 
-// NewStateCollector returns a collector over store, queues and the Redis
-// checker; timeout bounds each scrape's reads (defaults to 2s when 0).
-// Register it with reg.MustRegister or reg.Register.
-func NewStateCollector(store task.Store, queues []*bullmq.Queue, redis *RedisChecker, timeout time.Duration) *StateCollector {
+// NewStateCollector returns a collector over the tasks of svc, queues and
+// the Redis checker; timeout bounds each scrape's reads (defaults to 2s
+// when 0). Register it with reg.MustRegister or reg.Register.
+func NewStateCollector(svc *task.Service, queues []*bullmq.Queue, redis *RedisChecker, timeout time.Duration) *StateCollector {
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
-	return &StateCollector{store: store, queues: queues, redis: redis, timeout: timeout,
+	return &StateCollector{svc: svc, queues: queues, redis: redis, timeout: timeout,
 		tasks:   prometheus.NewDesc("orchestrator_tasks", "Tasks in the database by status.", []string{"status"}, nil),
 		jobs:    prometheus.NewDesc("orchestrator_queue_jobs", "Jobs in Redis by queue and state.", []string{"queue", "state"}, nil),
 		redisUp: prometheus.NewDesc("orchestrator_redis_up", "1 when Redis answers PING.", nil, nil),
@@ -54,7 +54,7 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 
 	dbUp := 0.0
-	if st, err := c.store.Stats(ctx); err == nil {
+	if st, err := c.svc.Stats(ctx); err == nil {
 		dbUp = 1
 		for _, v := range []struct {
 			s task.Status

@@ -4,10 +4,14 @@
 // tasks to running, queued or failed (EventsListener), repairs what the
 // stream cannot tell (Reconciler), applies the results that workers post
 // on the results queue (ResultConsumer), keeps Redis small (Cleaner), and
-// reports queue statistics, Redis health and Prometheus metrics.
+// reports queue statistics, Redis health and Prometheus metrics. The
+// Dispatcher owns all of it: cmd/orchestrator builds one, gives its
+// Enqueuer to the task service, and runs it (Run starts, supervises and
+// stops the loops).
 //
-// The database is the source of truth. Every change to a task is a
-// conditional update (task.Change), so every loop here is idempotent and
+// The database is the source of truth. The loops read and change tasks
+// only through the task.Service; every change is a conditional update
+// (task.Change), so every loop here is idempotent and
 // may run in several orchestrator replicas at once: a change that another
 // replica (or an earlier run) already applied is refused with
 // task.ErrConflict, which the loops count and ignore.

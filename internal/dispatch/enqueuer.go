@@ -11,18 +11,8 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
-
-// JobName is the name of every task job.
-const JobName = "execute-task"
-
-// JobData is the payload of a task job, as workers read it.
-type JobData struct {
-	TaskID  string `json:"taskId"`
-	Code    string `json:"code"`
-	Prompt  string `json:"prompt"`
-	Timeout int64  `json:"timeout"` // milliseconds
-}
 
 // EnqueuerOptions configures an Enqueuer. The zero value is valid.
 type EnqueuerOptions struct {
@@ -59,7 +49,8 @@ const (
 	DefaultKeepFailedCount    = 10000
 )
 
-// Enqueuer adds task jobs to the task queue. It implements task.Enqueuer
+// Enqueuer adds task jobs (taskqueue.Job, named taskqueue.JobName) to the
+// task queue. It implements task.Enqueuer
 // and task.JobCanceller. It is safe for concurrent use.
 type Enqueuer struct {
 	queue   *bullmq.Queue
@@ -92,7 +83,7 @@ type Publisher interface {
 
 // NewEnqueuer returns an Enqueuer adding jobs to queue (the task queue)
 // and publishing cancel requests with client on channel (see
-// Queues.CancelChannel). It returns an error for invalid options.
+// taskqueue.Names.CancelChannel). It returns an error for invalid options.
 func NewEnqueuer(queue *bullmq.Queue, client Publisher, channel string, o EnqueuerOptions) (*Enqueuer, error) {
 	if queue == nil {
 		return nil, fmt.Errorf("new enqueuer: nil queue")
@@ -147,24 +138,24 @@ func NewEnqueuer(queue *bullmq.Queue, client Publisher, channel string, o Enqueu
 // failed add it returns ErrQueueUnavailable without trying.
 func (e *Enqueuer) Enqueue(ctx context.Context, t *task.Task) error {
 	if e.pause > 0 && e.now().UnixNano() < e.downUntil.Load() {
-		e.metrics.enqueue("skipped")
+		e.metrics.enqueue(EnqueueSkipped)
 		return fmt.Errorf("add job %s: %w", t.ID, ErrQueueUnavailable)
 	}
 	opts := e.opts
 	opts.JobID = t.ID.String()
-	data := JobData{TaskID: t.ID.String(), Code: t.Code, Prompt: t.Prompt, Timeout: t.Timeout}
-	if _, err := e.queue.Add(ctx, JobName, data, &opts); err != nil {
-		e.metrics.enqueue("error")
+	data := taskqueue.Job{TaskID: t.ID.String(), Code: t.Code, Prompt: t.Prompt, Timeout: t.Timeout}
+	if _, err := e.queue.Add(ctx, taskqueue.JobName, data, &opts); err != nil {
+		e.metrics.enqueue(EnqueueError)
 		if e.pause > 0 && ctx.Err() == nil {
 			e.downUntil.Store(e.now().Add(e.pause).UnixNano())
 		}
 		return fmt.Errorf("add job %s: %w", t.ID, err)
 	}
-	e.metrics.enqueue("ok")
+	e.metrics.enqueue(EnqueueOK)
 	return nil
 }
 
-// positive checks that an option's duration is not negative.
+// nonNegative checks that an option's duration is not negative.
 func nonNegative(name string, d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("%s must not be negative, got %s", name, d)

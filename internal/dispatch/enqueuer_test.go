@@ -10,6 +10,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/redisconn"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
@@ -23,8 +24,8 @@ func TestEnqueueOnCreate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("get job: %v", err)
 	}
-	if job.Name != dispatch.JobName {
-		t.Errorf("job name = %q, want %q", job.Name, dispatch.JobName)
+	if job.Name != taskqueue.JobName {
+		t.Errorf("job name = %q, want %q", job.Name, taskqueue.JobName)
 	}
 	d := jobData(t, job)
 	if d.TaskID != tk.ID.String() || d.Code != tk.Code || d.Prompt != tk.Prompt || d.Timeout != tk.Timeout {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // StalledReason is the error kept on a task whose job went back to the
@@ -57,7 +58,7 @@ type EventsOptions struct {
 // (attempts started, worker name, failure reason, state) and applies what
 // the job says now. Applying old events therefore never moves a task
 // backwards, and replaying events after a restart is harmless. The
-// listener stores the id of the last event applied (task.Store
+// listener stores the id of the last event applied (task.Service
 // Checkpoint) and resumes after it; events trimmed from the stream while
 // it was down are the Reconciler's job. Several replicas may each follow
 // the stream: every change is conditional, and what a replica finds
@@ -65,18 +66,18 @@ type EventsOptions struct {
 type EventsListener struct {
 	client redis.UniversalClient
 	queue  *bullmq.Queue
-	store  task.Store
-	names  Queues
+	svc    *task.Service
+	names  taskqueue.Names
 	o      EventsOptions
 	log    *slog.Logger
 	marks  watermark
 }
 
 // NewEventsListener returns a listener on the events of queue (the task
-// queue, named by names) that applies them to store.
-func NewEventsListener(client redis.UniversalClient, queue *bullmq.Queue, store task.Store, names Queues, o EventsOptions) (*EventsListener, error) {
-	if client == nil || queue == nil || store == nil {
-		return nil, errors.New("new events listener: nil client, queue or store")
+// queue, named by names) that applies them to the tasks of svc.
+func NewEventsListener(client redis.UniversalClient, queue *bullmq.Queue, svc *task.Service, names taskqueue.Names, o EventsOptions) (*EventsListener, error) {
+	if client == nil || queue == nil || svc == nil {
+		return nil, errors.New("new events listener: nil client, queue or service")
 	}
 	if o.Shards < 0 || o.CheckpointEvery < 0 || o.BlockTimeout < 0 {
 		return nil, errors.New("new events listener: options must not be negative")
@@ -90,7 +91,7 @@ func NewEventsListener(client redis.UniversalClient, queue *bullmq.Queue, store 
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &EventsListener{client: client, queue: queue, store: store, names: names.withDefaults(), o: o,
+	return &EventsListener{client: client, queue: queue, svc: svc, names: names.WithDefaults(), o: o,
 		log: o.Logger.With("loop", "events")}, nil
 }
 
@@ -102,7 +103,7 @@ func (l *EventsListener) Run(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	qe, err := bullmq.NewQueueEvents(l.client, l.names.Tasks, &bullmq.QueueEventsOptions{
+	qe, err := bullmq.NewQueueEvents(l.client, l.names.Tasks(), &bullmq.QueueEventsOptions{
 		Prefix: l.names.Prefix, LastID: start, BlockTimeout: l.o.BlockTimeout, Logger: l.o.Logger})
 	if err != nil {
 		return fmt.Errorf("events listener: %w", err)
@@ -128,7 +129,7 @@ func (l *EventsListener) Run(ctx context.Context) error {
 	runErr := qe.Run(ctx, func(ctx context.Context, ev bullmq.Event) error {
 		seq := l.marks.add(ev.ID)
 		if !relevant(ev) {
-			l.o.Metrics.event(string(ev.Type), "ignored")
+			l.o.Metrics.event(ev.Type, EventIgnored)
 			l.marks.done(seq)
 			return nil
 		}
@@ -157,10 +158,10 @@ type shardEvent struct {
 // relevant reports whether an event can change a task.
 func relevant(ev bullmq.Event) bool {
 	switch ev.Type {
-	case "active", "delayed", "failed":
+	case bullmq.EventActive, bullmq.EventDelayed, bullmq.EventFailed:
 		return true
-	case "waiting":
-		return ev.Prev == "active"
+	case bullmq.EventWaiting:
+		return ev.Prev == string(bullmq.StateActive)
 	}
 	return false
 }
@@ -180,12 +181,12 @@ func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 		for ctx.Err() == nil {
 			outcome, err := l.Apply(ctx, se.ev)
 			if err == nil {
-				l.o.Metrics.event(string(se.ev.Type), outcome)
+				l.o.Metrics.event(se.ev.Type, outcome)
 				l.marks.done(se.seq)
 				b.reset()
 				break
 			}
-			l.o.Metrics.event(string(se.ev.Type), "error")
+			l.o.Metrics.event(se.ev.Type, EventError)
 			wait := b.fail()
 			l.log.WarnContext(ctx, "apply event failed, will retry", "event", se.ev.Type, "job_id", se.ev.JobID,
 				"stream_id", se.ev.ID, "err", err, "retry_in", wait)
@@ -194,19 +195,19 @@ func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 	}
 }
 
-// Apply applies one event and says what happened: "applied", "stale"
-// (the task is already past it), "gone" (the job or the task no longer
-// exists) or "ignored". An error means Redis or the database failed and
-// the event should be applied again.
-func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (string, error) {
+// Apply applies one event and says what happened: EventApplied,
+// EventStale (the task is already past it), EventGone (the job or the task
+// no longer exists) or EventIgnored. An error means Redis or the database
+// failed and the event should be applied again.
+func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (Outcome, error) {
 	id, err := uuid.Parse(ev.JobID)
 	if err != nil {
-		return "ignored", nil // not a task job
+		return EventIgnored, nil // not a task job
 	}
 	at := streamTime(ev.ID)
 	var c task.Change
 	switch {
-	case ev.Type == "failed":
+	case ev.Type == bullmq.EventFailed:
 		o := task.Outcome{ErrorMessage: ev.FailedReason}
 		job, err := l.queue.GetJob(ctx, ev.JobID)
 		switch {
@@ -225,10 +226,10 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (string, er
 			o.ErrorMessage = "job failed"
 		}
 		c = task.MarkFailed(id, o, at)
-	case ev.Type == "active":
+	case ev.Type == bullmq.EventActive:
 		job, err := l.queue.GetJob(ctx, ev.JobID)
 		if errors.Is(err, bullmq.ErrJobNotFound) {
-			return "gone", nil
+			return EventGone, nil
 		}
 		if err != nil {
 			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
@@ -237,7 +238,7 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (string, er
 	default: // a retry is scheduled: delayed, or waiting with prev=active
 		job, err := l.queue.GetJob(ctx, ev.JobID)
 		if errors.Is(err, bullmq.ErrJobNotFound) {
-			return "gone", nil
+			return EventGone, nil
 		}
 		if err != nil {
 			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
@@ -250,22 +251,22 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (string, er
 		}
 		var ok bool
 		if c, ok = retryChange(id, job, state, at); !ok {
-			return "ignored", nil
+			return EventIgnored, nil
 		}
 	}
 	return l.applyChange(ctx, c)
 }
 
 // applyChange applies c and names the outcome.
-func (l *EventsListener) applyChange(ctx context.Context, c task.Change) (string, error) {
-	_, err := l.store.Apply(ctx, c)
+func (l *EventsListener) applyChange(ctx context.Context, c task.Change) (Outcome, error) {
+	_, err := l.svc.Apply(ctx, c)
 	switch {
 	case err == nil:
-		return "applied", nil
+		return EventApplied, nil
 	case errors.Is(err, task.ErrConflict):
-		return "stale", nil
+		return EventStale, nil
 	case errors.Is(err, task.ErrNotFound):
-		return "gone", nil
+		return EventGone, nil
 	}
 	return "", fmt.Errorf("apply %s to task %s: %w", c.To, c.ID, err)
 }
@@ -294,7 +295,7 @@ func runningChange(id uuid.UUID, job *bullmq.Job, at time.Time) task.Change {
 // be set queued for an attempt that is running.
 func retryChange(id uuid.UUID, job *bullmq.Job, state bullmq.JobState, at time.Time) (task.Change, bool) {
 	switch state {
-	case "delayed", "waiting", "prioritized", "paused":
+	case bullmq.StateDelayed, bullmq.StateWaiting, bullmq.StatePrioritized, bullmq.StatePaused:
 		attempt := job.AttemptsStarted
 		if attempt == 0 {
 			attempt = job.AttemptsMade
@@ -307,7 +308,7 @@ func retryChange(id uuid.UUID, job *bullmq.Job, state bullmq.JobState, at time.T
 			reason = StalledReason
 		}
 		return task.MarkRetrying(id, attempt, reason, at), true
-	case "active":
+	case bullmq.StateActive:
 		return runningChange(id, job, at), true
 	}
 	return task.Change{}, false
@@ -330,7 +331,7 @@ func streamTime(id string) time.Time {
 func (l *EventsListener) loadCheckpoint(ctx context.Context) (string, bool) {
 	b := newBackoff(200*time.Millisecond, 10*time.Second)
 	for {
-		id, err := l.store.Checkpoint(ctx, l.names.checkpointName())
+		id, err := l.svc.Checkpoint(ctx, checkpointName(l.names))
 		if err == nil {
 			if id == "" {
 				id = "0"
@@ -355,7 +356,7 @@ func (l *EventsListener) checkpointLoop(ctx context.Context, saved string) {
 		if id == "" || id == saved {
 			return
 		}
-		if err := l.store.SetCheckpoint(ctx, l.names.checkpointName(), id); err != nil {
+		if err := l.svc.SetCheckpoint(ctx, checkpointName(l.names), id); err != nil {
 			l.log.WarnContext(ctx, "cannot store the events checkpoint", "err", err)
 			return
 		}
@@ -375,4 +376,11 @@ func (l *EventsListener) checkpointLoop(ctx context.Context, saved string) {
 			return
 		}
 	}
+}
+
+// checkpointName is the name under which the events listener stores the
+// last stream id it applied.
+func checkpointName(n taskqueue.Names) string {
+	n = n.WithDefaults()
+	return "events:" + n.Prefix + ":" + n.Tasks()
 }

@@ -65,7 +65,7 @@ func TestEventsLifecycle(t *testing.T) {
 			}
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				cp, err := e.store.Checkpoint(e.ctx, "events:bull:"+e.names.Tasks)
+				cp, err := e.store.Checkpoint(e.ctx, "events:bull:"+e.names.Tasks())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -145,11 +145,11 @@ func TestEventsReplayIsHarmless(t *testing.T) {
 	// then take the tasks as they are.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		last, err := e.client.XRevRangeN(e.ctx, "bull:"+e.names.Tasks+":events", "+", "-", 1).Result()
+		last, err := e.client.XRevRangeN(e.ctx, "bull:"+e.names.Tasks()+":events", "+", "-", 1).Result()
 		if err != nil || len(last) == 0 {
 			t.Fatalf("last event: %v", err)
 		}
-		cp, err := e.store.Checkpoint(e.ctx, "events:bull:"+e.names.Tasks)
+		cp, err := e.store.Checkpoint(e.ctx, "events:bull:"+e.names.Tasks())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,12 +165,12 @@ func TestEventsReplayIsHarmless(t *testing.T) {
 		final[id] = e.get(mustUUID(t, id))
 	}
 	// Replay every event with a second listener from the start.
-	l2, err := dispatch.NewEventsListener(e.client, e.tasks, e.store, dispatch.Queues{Prefix: "bull", Tasks: e.names.Tasks},
+	l2, err := dispatch.NewEventsListener(e.client, e.tasks, e.svc, e.names,
 		dispatch.EventsOptions{Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := e.client.XRange(e.ctx, "bull:"+e.names.Tasks+":events", "-", "+").Result()
+	entries, err := e.client.XRange(e.ctx, "bull:"+e.names.Tasks()+":events", "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,19 +7,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// RedisHealth is the state of the Redis connection.
-type RedisHealth struct {
-	Connected bool `json:"connected"`
-	// LatencyMs is the PING round trip in milliseconds.
-	LatencyMs float64 `json:"latencyMs"`
-	// MaxmemoryPolicy is Redis' maxmemory-policy ("" when unknown).
-	MaxmemoryPolicy string `json:"maxmemoryPolicy,omitempty"`
-	// Warning says what is wrong with a Redis that answers (eviction
-	// policy), or why it does not answer.
-	Warning string `json:"warning,omitempty"`
-}
+	"github.com/agentorch/orchestrator/internal/task"
+)
 
 // RedisChecker checks Redis: PING latency and the eviction policy (BullMQ
 // loses jobs unless maxmemory-policy is noeviction). It is safe for
@@ -40,14 +30,14 @@ func NewRedisChecker(client redis.UniversalClient, timeout time.Duration) *Redis
 
 // CheckRedis pings Redis and reads its eviction policy. A Redis that does
 // not answer gives Connected false and the reason in Warning, not an error.
-func (c *RedisChecker) CheckRedis(ctx context.Context) RedisHealth {
+func (c *RedisChecker) CheckRedis(ctx context.Context) task.QueueHealth {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
 	if err := c.client.Ping(ctx).Err(); err != nil {
-		return RedisHealth{Warning: fmt.Sprintf("redis unreachable: %v", err)}
+		return task.QueueHealth{Warning: fmt.Sprintf("redis unreachable: %v", err)}
 	}
-	h := RedisHealth{Connected: true, LatencyMs: float64(time.Since(start).Microseconds()) / 1000}
+	h := task.QueueHealth{Connected: true, LatencyMs: float64(time.Since(start).Microseconds()) / 1000}
 	info, err := c.client.Info(ctx, "memory").Result()
 	if err != nil {
 		h.Warning = fmt.Sprintf("cannot read maxmemory-policy: %v", err)

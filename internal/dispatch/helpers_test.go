@@ -19,6 +19,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/store/postgres"
 	"github.com/agentorch/orchestrator/internal/store/sqlite"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
@@ -28,7 +29,7 @@ type env struct {
 	t        testing.TB
 	ctx      context.Context
 	client   redis.UniversalClient
-	names    dispatch.Queues
+	names    taskqueue.Names
 	tasks    *bullmq.Queue
 	results  *bullmq.Queue
 	store    task.Store
@@ -74,9 +75,9 @@ func newEnv(t testing.TB, kind string, eo dispatch.EnqueuerOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	names := dispatch.Queues{Prefix: "bull", Tasks: testenv.UniqueName(t, "dispatch")}
+	names := taskqueue.Names{Prefix: "bull", Queue: testenv.UniqueName(t, "dispatch")}
 	e := &env{t: t, ctx: ctx, client: client, names: names, store: openStore(t, kind), log: testLogger()}
-	if e.tasks, err = bullmq.NewQueue(client, names.Tasks, &bullmq.QueueOptions{Prefix: names.Prefix}); err != nil {
+	if e.tasks, err = bullmq.NewQueue(client, names.Tasks(), &bullmq.QueueOptions{Prefix: names.Prefix}); err != nil {
 		t.Fatal(err)
 	}
 	if e.results, err = bullmq.NewQueue(client, names.Results(), &bullmq.QueueOptions{Prefix: names.Prefix}); err != nil {
@@ -163,7 +164,7 @@ func (e *env) run(name string, loop interface{ Run(context.Context) error }) {
 // worker starts a Go bullmq worker on the task queue with the processor.
 func (e *env) worker(name string, concurrency int, p bullmq.Processor) {
 	e.t.Helper()
-	w, err := bullmq.NewWorker(e.client, e.names.Tasks, p, &bullmq.WorkerOptions{
+	w, err := bullmq.NewWorker(e.client, e.names.Tasks(), p, &bullmq.WorkerOptions{
 		Prefix: e.names.Prefix, Name: name, Concurrency: concurrency, Logger: e.log})
 	if err != nil {
 		e.t.Fatal(err)
@@ -182,7 +183,7 @@ func (e *env) postResult(data any) {
 // listener starts an events listener.
 func (e *env) listener() *dispatch.EventsListener {
 	e.t.Helper()
-	l, err := dispatch.NewEventsListener(e.client, e.tasks, e.store, e.names,
+	l, err := dispatch.NewEventsListener(e.client, e.tasks, e.svc, e.names,
 		dispatch.EventsOptions{Logger: e.log, CheckpointEvery: 50 * time.Millisecond, BlockTimeout: time.Second})
 	if err != nil {
 		e.t.Fatal(err)
@@ -197,7 +198,7 @@ func (e *env) consumer(o dispatch.ResultsOptions) {
 	if o.Logger == nil {
 		o.Logger = e.log
 	}
-	c, err := dispatch.NewResultConsumer(e.client, e.store, e.names, o)
+	c, err := dispatch.NewResultConsumer(e.client, e.svc, e.names, o)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -205,9 +206,9 @@ func (e *env) consumer(o dispatch.ResultsOptions) {
 }
 
 // jobData decodes a task job's payload.
-func jobData(t testing.TB, job *bullmq.Job) dispatch.JobData {
+func jobData(t testing.TB, job *bullmq.Job) taskqueue.Job {
 	t.Helper()
-	var d dispatch.JobData
+	var d taskqueue.Job
 	if err := json.Unmarshal(job.Data, &d); err != nil {
 		t.Fatalf("job %s data %s: %v", job.ID, job.Data, err)
 	}
@@ -215,12 +216,15 @@ func jobData(t testing.TB, job *bullmq.Job) dispatch.JobData {
 }
 
 // resultOf returns the result payload a worker posts for a job.
-func resultOf(t testing.TB, job *bullmq.Job, worker string, status string, result any, msg string) dispatch.Result {
+func resultOf(t testing.TB, job *bullmq.Job, worker string, status taskqueue.ResultStatus, result any, msg string) taskqueue.Result {
 	t.Helper()
 	raw, _ := json.Marshal(result)
 	ms := int64(42)
-	return dispatch.Result{TaskID: jobData(t, job).TaskID, WorkerID: worker, Status: status, Result: raw,
-		ErrorMessage: msg, ExecutionTime: &ms}
+	r := taskqueue.Result{TaskID: jobData(t, job).TaskID, WorkerID: worker, Status: status, Result: raw, ExecutionTime: &ms}
+	if msg != "" {
+		r.ErrorMessage = &msg
+	}
+	return r
 }
 
 var storeKinds = []string{"sqlite", "postgres"}
@@ -244,3 +248,5 @@ func sameJSON(got json.RawMessage, want string) bool {
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
 }
+
+func ptr[T any](v T) *T { return &v }

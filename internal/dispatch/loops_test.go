@@ -19,15 +19,15 @@ func TestLoopsStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := dispatch.NewEventsListener(e.client, e.tasks, e.store, e.names, dispatch.EventsOptions{Logger: e.log})
+	events, err := dispatch.NewEventsListener(e.client, e.tasks, e.svc, e.names, dispatch.EventsOptions{Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := dispatch.NewReconciler(e.tasks, e.results, e.store, dispatch.ReconcilerOptions{Logger: e.log})
+	rec, err := dispatch.NewReconciler(e.tasks, e.results, e.svc, dispatch.ReconcilerOptions{Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := dispatch.NewResultConsumer(e.client, e.store, e.names, dispatch.ResultsOptions{Logger: e.log})
+	res, err := dispatch.NewResultConsumer(e.client, e.svc, e.names, dispatch.ResultsOptions{Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}

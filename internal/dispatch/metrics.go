@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/agentorch/orchestrator/bullmq"
 )
 
 // Metrics are the counters and gauges the dispatch loops update. Build
@@ -72,21 +74,21 @@ func (m *Metrics) TaskCreated() {
 	}
 }
 
-func (m *Metrics) enqueue(outcome string) {
+func (m *Metrics) enqueue(outcome Outcome) {
 	if m != nil {
-		m.enqueued.WithLabelValues(outcome).Inc()
+		m.enqueued.WithLabelValues(string(outcome)).Inc()
 	}
 }
 
-func (m *Metrics) result(outcome string) {
+func (m *Metrics) result(outcome Outcome) {
 	if m != nil {
-		m.results.WithLabelValues(outcome).Inc()
+		m.results.WithLabelValues(string(outcome)).Inc()
 	}
 }
 
-func (m *Metrics) event(typ, outcome string) {
+func (m *Metrics) event(typ bullmq.EventType, outcome Outcome) {
 	if m != nil {
-		m.events.WithLabelValues(typ, outcome).Inc()
+		m.events.WithLabelValues(string(typ), string(outcome)).Inc()
 	}
 }
 
@@ -96,15 +98,15 @@ func (m *Metrics) backlog(n int) {
 	}
 }
 
-func (m *Metrics) repair(action string) {
+func (m *Metrics) repair(action Outcome) {
 	if m != nil {
-		m.reconciled.WithLabelValues(action).Inc()
+		m.reconciled.WithLabelValues(string(action)).Inc()
 	}
 }
 
-func (m *Metrics) clean(queue, state string, n int) {
+func (m *Metrics) clean(queue string, state bullmq.JobState, n int) {
 	if m != nil {
-		m.cleaned.WithLabelValues(queue, state).Add(float64(n))
+		m.cleaned.WithLabelValues(queue, string(state)).Add(float64(n))
 	}
 }
 

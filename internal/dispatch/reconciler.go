@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // MissingJobReason is the error of a task failed because its job vanished
@@ -62,16 +63,16 @@ type ReconcilerOptions struct {
 type Reconciler struct {
 	tasks   *bullmq.Queue
 	results *bullmq.Queue
-	store   task.Store
+	svc     *task.Service
 	o       ReconcilerOptions
 	log     *slog.Logger
 }
 
-// NewReconciler returns a Reconciler for the tasks of store, whose jobs
-// are on tasks and whose results come through results.
-func NewReconciler(tasks, results *bullmq.Queue, store task.Store, o ReconcilerOptions) (*Reconciler, error) {
-	if tasks == nil || results == nil || store == nil {
-		return nil, errors.New("new reconciler: nil queue or store")
+// NewReconciler returns a Reconciler for the tasks of svc, whose jobs are
+// on tasks and whose results come through results.
+func NewReconciler(tasks, results *bullmq.Queue, svc *task.Service, o ReconcilerOptions) (*Reconciler, error) {
+	if tasks == nil || results == nil || svc == nil {
+		return nil, errors.New("new reconciler: nil queue or service")
 	}
 	if o.Interval < 0 || o.MinAge < 0 || o.ResultGrace < 0 || o.Batch < 0 {
 		return nil, errors.New("new reconciler: options must not be negative")
@@ -94,7 +95,7 @@ func NewReconciler(tasks, results *bullmq.Queue, store task.Store, o ReconcilerO
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Reconciler{tasks: tasks, results: results, store: store, o: o, log: o.Logger.With("loop", "reconciler")}, nil
+	return &Reconciler{tasks: tasks, results: results, svc: svc, o: o, log: o.Logger.With("loop", "reconciler")}, nil
 }
 
 // Run sweeps every Interval until ctx is cancelled, then returns nil. A
@@ -126,7 +127,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 func (r *Reconciler) Sweep(ctx context.Context) (int, error) {
 	repaired := 0
 	for _, s := range []task.Status{task.StatusQueued, task.StatusRunning} {
-		tasks, err := r.store.ListOldest(ctx, s, r.o.Batch)
+		tasks, err := r.svc.ListOldest(ctx, s, r.o.Batch)
 		if err != nil {
 			return repaired, fmt.Errorf("list %s tasks: %w", s, err)
 		}
@@ -151,14 +152,14 @@ func (r *Reconciler) Sweep(ctx context.Context) (int, error) {
 
 // Reconcile brings one live task in line with its job and names what it
 // did ("" when nothing was needed or a later check is due).
-func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (string, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, error) {
 	now := r.o.Now()
 	jobID := t.ID.String()
 	job, err := r.tasks.GetJob(ctx, jobID)
 	if err != nil && !errors.Is(err, bullmq.ErrJobNotFound) {
 		return "", fmt.Errorf("get job %s: %w", jobID, err)
 	}
-	state := bullmq.JobState("unknown")
+	state := bullmq.StateUnknown
 	if job != nil {
 		if state, err = r.tasks.GetJobState(ctx, jobID); err != nil {
 			return "", fmt.Errorf("get state of job %s: %w", jobID, err)
@@ -166,12 +167,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (string, error
 	}
 	var c task.Change
 	switch state {
-	case "active":
+	case bullmq.StateActive:
 		if t.Status != task.StatusQueued {
 			return "", nil
 		}
 		c = runningChange(t.ID, job, now)
-	case "delayed", "waiting", "prioritized", "paused":
+	case bullmq.StateDelayed, bullmq.StateWaiting, bullmq.StatePrioritized, bullmq.StatePaused:
 		if t.Status != task.StatusRunning {
 			return "", nil
 		}
@@ -179,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (string, error
 		if c, ok = retryChange(t.ID, job, state, now); !ok {
 			return "", nil
 		}
-	case "failed":
+	case bullmq.StateFailed:
 		reason := job.FailedReason
 		if reason == "" {
 			reason = "job failed"
@@ -189,12 +190,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (string, error
 			at = now
 		}
 		c = task.MarkFailed(t.ID, task.Outcome{WorkerID: job.ProcessedBy, ErrorMessage: reason, Attempts: job.AttemptsMade}, at)
-	case "completed", "unknown":
+	case bullmq.StateCompleted, bullmq.StateUnknown:
 		ok, err := r.decideAlone(ctx, t, now)
 		if err != nil || !ok {
 			return "", err
 		}
-		if state == "completed" {
+		if state == bullmq.StateCompleted {
 			c = completedFromReturn(t.ID, job, now)
 			break
 		}
@@ -202,16 +203,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (string, error
 			if err := r.o.Enqueuer.Enqueue(ctx, t); err != nil {
 				return "", fmt.Errorf("re-enqueue task %s: %w", t.ID, err)
 			}
-			return "re-enqueued", nil
+			return RepairReEnqueued, nil
 		}
 		c = task.MarkFailed(t.ID, task.Outcome{ErrorMessage: MissingJobReason}, now)
 	default:
 		return "", nil // waiting-children or a state we do not use
 	}
-	_, err = r.store.Apply(ctx, c)
+	_, err = r.svc.Apply(ctx, c)
 	switch {
 	case err == nil:
-		return string(state) + "->" + string(c.To), nil
+		return repairOf(state, c.To), nil
 	case errors.Is(err, task.ErrConflict), errors.Is(err, task.ErrNotFound):
 		return "", nil // moved meanwhile
 	}
@@ -227,7 +228,8 @@ func (r *Reconciler) decideAlone(ctx context.Context, t *task.Task, now time.Tim
 	if now.Sub(t.UpdatedAt) < r.o.ResultGrace {
 		return false, nil
 	}
-	counts, err := r.results.GetJobCounts(ctx, "waiting", "active", "delayed", "prioritized", "paused")
+	counts, err := r.results.GetJobCounts(ctx, bullmq.StateWaiting, bullmq.StateActive, bullmq.StateDelayed,
+		bullmq.StatePrioritized, bullmq.StatePaused)
 	if err != nil {
 		return false, fmt.Errorf("count result jobs: %w", err)
 	}
@@ -236,7 +238,7 @@ func (r *Reconciler) decideAlone(ctx context.Context, t *task.Task, now time.Tim
 			return false, nil
 		}
 	}
-	cur, err := r.store.Get(ctx, t.ID)
+	cur, err := r.svc.Get(ctx, t.ID)
 	if err != nil {
 		if errors.Is(err, task.ErrNotFound) {
 			return false, nil
@@ -254,10 +256,10 @@ func completedFromReturn(id uuid.UUID, job *bullmq.Job, now time.Time) task.Chan
 	if at.IsZero() {
 		at = now
 	}
-	if r, rid, err := ParseResult(job.ReturnValue); err == nil && rid == id {
-		o := r.outcome()
+	if r, rid, err := taskqueue.ParseResult(job.ReturnValue); err == nil && rid == id {
+		o := outcomeOf(r)
 		o.Attempts = job.AttemptsMade
-		if r.Status == ResultFailed {
+		if r.Status == taskqueue.ResultFailed {
 			return task.MarkFailed(id, o, at)
 		}
 		return task.MarkCompleted(id, o, at)
@@ -271,4 +273,10 @@ func completedFromReturn(id uuid.UUID, job *bullmq.Job, now time.Time) task.Chan
 		o.Result, _ = json.Marshal(string(rv)) // not JSON: keep it as text
 	}
 	return task.MarkCompleted(id, o, at)
+}
+
+// repairOf names the reconciler's repair of a task whose job is in state
+// and which it moved to status: "<job state>-><task status>".
+func repairOf(state bullmq.JobState, to task.Status) Outcome {
+	return Outcome(string(state) + "->" + string(to))
 }

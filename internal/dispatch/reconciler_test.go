@@ -9,6 +9,7 @@ import (
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // TestReconciler brings tasks in line with jobs whose events were never
@@ -50,13 +51,13 @@ func TestReconciler(t *testing.T) {
 	waitJobState(t, e, pendingResult.ID.String(), bullmq.StateCompleted)
 	// A result job waits for pendingResult: the reconciler must leave the
 	// finished-without-result tasks to it.
-	if _, err := e.results.Add(e.ctx, "result", dispatch.Result{TaskID: pendingResult.ID.String(), Status: "completed"},
+	if _, err := e.results.Add(e.ctx, "result", taskqueue.Result{TaskID: pendingResult.ID.String(), Status: "completed"},
 		&bullmq.JobOptions{Delay: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
-	r, err := dispatch.NewReconciler(e.tasks, e.results, e.store, dispatch.ReconcilerOptions{
+	r, err := dispatch.NewReconciler(e.tasks, e.results, e.svc, dispatch.ReconcilerOptions{
 		Enqueuer: e.enqueuer, Logger: e.log, Now: later})
 	if err != nil {
 		t.Fatal(err)

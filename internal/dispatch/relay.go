@@ -44,10 +44,9 @@ type RelayOptions struct {
 // Redis while its MarkQueued failed) is narrowed by MinAge and by reading
 // the task again just before adding its job.
 type Relay struct {
-	svc   *task.Service
-	store task.Store
-	o     RelayOptions
-	log   *slog.Logger
+	svc *task.Service
+	o   RelayOptions
+	log *slog.Logger
 }
 
 // NewRelay returns a Relay on svc, which must have an Enqueuer.
@@ -76,7 +75,7 @@ func NewRelay(svc *task.Service, o RelayOptions) (*Relay, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Relay{svc: svc, store: svc.Store(), o: o, log: o.Logger.With("loop", "relay")}, nil
+	return &Relay{svc: svc, o: o, log: o.Logger.With("loop", "relay")}, nil
 }
 
 // Run sweeps every Interval until ctx is cancelled, then returns nil. A
@@ -107,7 +106,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // many it found. It stops at the first enqueue error (Redis is probably
 // down) and returns it.
 func (r *Relay) Sweep(ctx context.Context) (int, error) {
-	tasks, err := r.store.ListOldest(ctx, task.StatusPending, r.o.Batch)
+	tasks, err := r.svc.ListOldest(ctx, task.StatusPending, r.o.Batch)
 	if err != nil {
 		return 0, fmt.Errorf("list pending tasks: %w", err)
 	}
@@ -148,7 +147,7 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 
 // relay enqueues one pending task, after checking it is still pending.
 func (r *Relay) relay(ctx context.Context, t *task.Task) error {
-	cur, err := r.store.Get(ctx, t.ID)
+	cur, err := r.svc.Get(ctx, t.ID)
 	if err != nil {
 		return fmt.Errorf("get task %s: %w", t.ID, err)
 	}

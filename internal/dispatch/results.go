@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // ResultsOptions configures a ResultConsumer. The zero value is valid.
@@ -62,17 +63,17 @@ type ResultsOptions struct {
 type ResultConsumer struct {
 	client redis.UniversalClient
 	tasks  *bullmq.Queue // the task queue: attempts of a task's job
-	store  task.Store
-	names  Queues
+	svc    *task.Service
+	names  taskqueue.Names
 	o      ResultsOptions
 	log    *slog.Logger
 }
 
 // NewResultConsumer returns a consumer of the results queue of names that
-// applies results to store.
-func NewResultConsumer(client redis.UniversalClient, store task.Store, names Queues, o ResultsOptions) (*ResultConsumer, error) {
-	if client == nil || store == nil {
-		return nil, errors.New("new result consumer: nil client or store")
+// applies results (taskqueue.Result) to the tasks of svc.
+func NewResultConsumer(client redis.UniversalClient, svc *task.Service, names taskqueue.Names, o ResultsOptions) (*ResultConsumer, error) {
+	if client == nil || svc == nil {
+		return nil, errors.New("new result consumer: nil client or service")
 	}
 	if o.Concurrency < 0 || o.RetryFor < 0 || o.LockDuration < 0 || o.ShutdownTimeout < 0 {
 		return nil, errors.New("new result consumer: options must not be negative")
@@ -104,12 +105,12 @@ func NewResultConsumer(client redis.UniversalClient, store task.Store, names Que
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	names = names.withDefaults()
-	tasks, err := bullmq.NewQueue(client, names.Tasks, &bullmq.QueueOptions{Prefix: names.Prefix, Logger: o.Logger})
+	names = names.WithDefaults()
+	tasks, err := bullmq.NewQueue(client, names.Tasks(), &bullmq.QueueOptions{Prefix: names.Prefix, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("new result consumer: %w", err)
 	}
-	return &ResultConsumer{client: client, tasks: tasks, store: store, names: names, o: o,
+	return &ResultConsumer{client: client, tasks: tasks, svc: svc, names: names, o: o,
 		log: o.Logger.With("loop", "results")}, nil
 }
 
@@ -154,9 +155,9 @@ func (c *ResultConsumer) Run(ctx context.Context) error {
 // Process applies one result job. It is the bullmq Processor of the
 // consumer and may be called directly (tests, other transports).
 func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, error) {
-	r, id, err := ParseResult(job.Data)
+	r, id, err := taskqueue.ParseResult(job.Data)
 	if err != nil {
-		c.o.Metrics.result("rejected")
+		c.o.Metrics.result(ResultRejected)
 		c.log.WarnContext(ctx, "rejected malformed result", "job_id", job.ID, "err", err)
 		return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: %w", err))
 	}
@@ -166,14 +167,14 @@ func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, err
 		outcome, err := c.apply(ctx, id, r)
 		if err == nil {
 			c.o.Metrics.result(outcome)
-			return map[string]string{"taskId": id.String(), "outcome": outcome}, nil
+			return map[string]string{"taskId": id.String(), "outcome": string(outcome)}, nil
 		}
 		if errors.Is(err, task.ErrNotFound) {
-			c.o.Metrics.result("rejected")
+			c.o.Metrics.result(ResultRejected)
 			c.log.WarnContext(ctx, "rejected result for an unknown task", "job_id", job.ID, "task_id", id)
 			return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: unknown taskId %s", id))
 		}
-		c.o.Metrics.result("retry")
+		c.o.Metrics.result(ResultRetry)
 		wait := b.fail()
 		if c.o.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("apply result of task %s: %w", id, err)
@@ -185,11 +186,12 @@ func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, err
 	}
 }
 
-// apply stores the result and names the outcome: "completed", "failed",
-// "late" (recorded on a cancelled task) or "duplicate" (already finished).
-func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r Result) (string, error) {
+// apply stores the result and names the outcome: ResultCompleted,
+// ResultFailed, ResultLate (recorded on a cancelled task) or
+// ResultDuplicate (already finished).
+func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r taskqueue.Result) (Outcome, error) {
 	now := c.o.Now()
-	o := r.outcome()
+	o := outcomeOf(r)
 	// The result does not say which attempt produced it; the task's job
 	// does. A worker posts its result while the attempt runs (atm not yet
 	// counted, ats counted), so the larger of the two is the attempt. The
@@ -198,25 +200,25 @@ func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r Result) (str
 	if made, started, err := c.tasks.GetJobAttempts(ctx, id.String()); err == nil {
 		o.Attempts = max(made, started)
 	}
-	change := task.MarkCompleted(id, o, now)
-	if r.Status == ResultFailed {
-		change = task.MarkFailed(id, o, now)
+	change, outcome := task.MarkCompleted(id, o, now), ResultCompleted
+	if r.Status == taskqueue.ResultFailed {
+		change, outcome = task.MarkFailed(id, o, now), ResultFailed
 	}
-	_, err := c.store.Apply(ctx, change)
+	_, err := c.svc.Apply(ctx, change)
 	if err == nil {
-		return r.Status, nil
+		return outcome, nil
 	}
 	if !errors.Is(err, task.ErrConflict) {
 		return "", err
 	}
 	// Finished already, or cancelled: record a late result on a cancelled
 	// task; anything else is a duplicate.
-	_, err = c.store.Apply(ctx, task.RecordLateResult(id, o, now))
+	_, err = c.svc.Apply(ctx, task.RecordLateResult(id, o, now))
 	switch {
 	case err == nil:
-		return "late", nil
+		return ResultLate, nil
 	case errors.Is(err, task.ErrConflict):
-		return "duplicate", nil
+		return ResultDuplicate, nil
 	}
 	return "", err
 }

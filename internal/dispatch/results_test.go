@@ -14,6 +14,7 @@ import (
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 func TestResultConsumer(t *testing.T) {
@@ -25,9 +26,9 @@ func TestResultConsumer(t *testing.T) {
 			done, failed, dup, cancelled := tks[0], tks[1], tks[2], tks[3]
 			ms := int64(1234)
 
-			e.postResult(dispatch.Result{TaskID: done.ID.String(), WorkerID: "w9", Status: "completed",
+			e.postResult(taskqueue.Result{TaskID: done.ID.String(), WorkerID: "w9", Status: "completed",
 				Result: []byte(`{"answer":42}`), ExecutionTime: &ms})
-			e.postResult(dispatch.Result{TaskID: failed.ID.String(), WorkerID: "w9", Status: "failed", ErrorMessage: "exit 1"})
+			e.postResult(taskqueue.Result{TaskID: failed.ID.String(), WorkerID: "w9", Status: "failed", ErrorMessage: ptr("exit 1")})
 			got := e.waitStatus(done.ID, task.StatusCompleted)
 			if got.WorkerID == nil || *got.WorkerID != "w9" || !sameJSON(got.Result, `{"answer":42}`) ||
 				got.ExecutionTime == nil || *got.ExecutionTime != 1234 || got.CompletedAt == nil {
@@ -39,15 +40,15 @@ func TestResultConsumer(t *testing.T) {
 			}
 
 			// Twice the same result, then a contradicting one: the first wins.
-			e.postResult(dispatch.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
-			e.postResult(dispatch.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
-			e.postResult(dispatch.Result{TaskID: dup.ID.String(), Status: "failed", ErrorMessage: "late"})
+			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
+			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
+			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), Status: "failed", ErrorMessage: ptr("late")})
 
 			// A result for a cancelled task is recorded, the status stays.
 			if _, err := e.svc.Cancel(e.ctx, cancelled.ID); err != nil {
 				t.Fatal(err)
 			}
-			e.postResult(dispatch.Result{TaskID: cancelled.ID.String(), Status: "failed", ErrorMessage: "cancelled", ExecutionTime: &ms})
+			e.postResult(taskqueue.Result{TaskID: cancelled.ID.String(), Status: "failed", ErrorMessage: ptr("cancelled"), ExecutionTime: &ms})
 			e.waitTask(cancelled.ID, "cancelled with late result", func(tk *task.Task) bool {
 				return tk.Status == task.StatusCancelled && tk.ErrorMessage != nil && *tk.ErrorMessage == "cancelled"
 			})
@@ -107,7 +108,7 @@ func TestResultConsumerRejectsMalformed(t *testing.T) {
 		}
 		ids = append(ids, j.ID)
 	}
-	e.postResult(dispatch.Result{TaskID: tk.ID.String(), Status: "completed"})
+	e.postResult(taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"})
 	e.waitStatus(tk.ID, task.StatusCompleted)
 	waitQueueSettled(t, e, e.results, int64(len(bad)+1))
 	for i, id := range ids {
@@ -142,14 +143,14 @@ func TestResultConsumerRetriesWhileDatabaseDown(t *testing.T) {
 	e := newEnv(t, "sqlite", dispatch.EnqueuerOptions{})
 	fs := &flakyStore{Store: e.store}
 	fs.down.Store(true)
-	c, err := dispatch.NewResultConsumer(e.client, fs, e.names, dispatch.ResultsOptions{Logger: e.log})
+	c, err := dispatch.NewResultConsumer(e.client, task.NewService(fs, task.ServiceOptions{}), e.names, dispatch.ResultsOptions{Logger: e.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.run("consumer", c)
 	tks := e.create(5)
 	for _, tk := range tks {
-		e.postResult(dispatch.Result{TaskID: tk.ID.String(), Status: "completed"})
+		e.postResult(taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"})
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for fs.calls.Load() < 10 && time.Now().Before(deadline) {
@@ -176,12 +177,12 @@ func TestResultConsumerShutdownKeepsHeldResults(t *testing.T) {
 	fs := &flakyStore{Store: e.store}
 	fs.down.Store(true)
 	opts := dispatch.ResultsOptions{Logger: e.log, LockDuration: 300 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond}
-	first, err := dispatch.NewResultConsumer(e.client, fs, e.names, opts)
+	first, err := dispatch.NewResultConsumer(e.client, task.NewService(fs, task.ServiceOptions{}), e.names, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tk := e.create(1)[0]
-	e.postResult(dispatch.Result{TaskID: tk.ID.String(), Status: "completed"})
+	e.postResult(taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- first.Run(ctx) }()
@@ -197,7 +198,7 @@ func TestResultConsumerShutdownKeepsHeldResults(t *testing.T) {
 		t.Fatal("result applied while the database was down")
 	}
 	fs.down.Store(false)
-	second, err := dispatch.NewResultConsumer(e.client, fs, e.names, opts)
+	second, err := dispatch.NewResultConsumer(e.client, task.NewService(fs, task.ServiceOptions{}), e.names, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,10 +215,10 @@ func TestResultCarriesTheJobsAttempts(t *testing.T) {
 			e := newEnv(t, kind, dispatch.EnqueuerOptions{})
 			tk := e.create(1)[0]
 			// Attempt 3 is running: two made, three started. No listener runs.
-			if err := e.client.HSet(e.ctx, "bull:"+e.names.Tasks+":"+tk.ID.String(), "atm", "2", "ats", "3").Err(); err != nil {
+			if err := e.client.HSet(e.ctx, "bull:"+e.names.Tasks()+":"+tk.ID.String(), "atm", "2", "ats", "3").Err(); err != nil {
 				t.Fatal(err)
 			}
-			c, err := dispatch.NewResultConsumer(e.client, e.store, e.names, dispatch.ResultsOptions{Logger: e.log})
+			c, err := dispatch.NewResultConsumer(e.client, e.svc, e.names, dispatch.ResultsOptions{Logger: e.log})
 			if err != nil {
 				t.Fatal(err)
 			}

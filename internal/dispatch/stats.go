@@ -5,21 +5,12 @@ import (
 	"fmt"
 
 	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/task"
 )
 
-// QueueCounts are the job counts of the task queue by state.
-type QueueCounts struct {
-	Waiting     int64 `json:"waiting"`
-	Active      int64 `json:"active"`
-	Completed   int64 `json:"completed"`
-	Failed      int64 `json:"failed"`
-	Delayed     int64 `json:"delayed"`
-	Prioritized int64 `json:"prioritized"`
-	Paused      int64 `json:"paused"`
-}
-
-// countedStates are the states QueueCounts reports, in its field order.
-var countedStates = []bullmq.JobState{"waiting", "active", "completed", "failed", "delayed", "prioritized", "paused"}
+// countedStates are the states task.QueueCounts reports, in its field order.
+var countedStates = []bullmq.JobState{bullmq.StateWaiting, bullmq.StateActive, bullmq.StateCompleted,
+	bullmq.StateFailed, bullmq.StateDelayed, bullmq.StatePrioritized, bullmq.StatePaused}
 
 // QueueStats reads job counts of a queue. It is safe for concurrent use.
 type QueueStats struct {
@@ -30,11 +21,12 @@ type QueueStats struct {
 func NewQueueStats(queue *bullmq.Queue) *QueueStats { return &QueueStats{queue: queue} }
 
 // QueueCounts returns the job counts by state; an error when Redis fails.
-func (s *QueueStats) QueueCounts(ctx context.Context) (QueueCounts, error) {
+func (s *QueueStats) QueueCounts(ctx context.Context) (task.QueueCounts, error) {
 	m, err := s.queue.GetJobCounts(ctx, countedStates...)
 	if err != nil {
-		return QueueCounts{}, fmt.Errorf("count jobs of %s: %w", s.queue.Name(), err)
+		return task.QueueCounts{}, fmt.Errorf("count jobs of %s: %w", s.queue.Name(), err)
 	}
-	return QueueCounts{Waiting: m["waiting"], Active: m["active"], Completed: m["completed"], Failed: m["failed"],
-		Delayed: m["delayed"], Prioritized: m["prioritized"], Paused: m["paused"]}, nil
+	return task.QueueCounts{Waiting: m[bullmq.StateWaiting], Active: m[bullmq.StateActive],
+		Completed: m[bullmq.StateCompleted], Failed: m[bullmq.StateFailed], Delayed: m[bullmq.StateDelayed],
+		Prioritized: m[bullmq.StatePrioritized], Paused: m[bullmq.StatePaused]}, nil
 }

@@ -358,12 +358,12 @@ func TestHealthCheckers(t *testing.T) {
 	store := openStore(t, "sqlite")
 	fail := httpapi.PingerFunc(func(context.Context) error { return errors.New("down") })
 	hang := httpapi.PingerFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
-	redisUp := httpapi.RedisCheckerFunc(func(context.Context) httpapi.RedisHealth {
-		return httpapi.RedisHealth{Connected: true, LatencyMs: 0.5, MaxmemoryPolicy: "noeviction"}
+	redisUp := httpapi.RedisCheckerFunc(func(context.Context) task.QueueHealth {
+		return task.QueueHealth{Connected: true, LatencyMs: 0.5, MaxmemoryPolicy: "noeviction"}
 	})
-	redisDown := httpapi.RedisCheckerFunc(func(ctx context.Context) httpapi.RedisHealth {
+	redisDown := httpapi.RedisCheckerFunc(func(ctx context.Context) task.QueueHealth {
 		<-ctx.Done() // answers only at the deadline
-		return httpapi.RedisHealth{Connected: false, Warning: "timeout"}
+		return task.QueueHealth{Connected: false, Warning: "timeout"}
 	})
 	up := httpapi.Dependency{Connected: true}
 	tests := []struct {
@@ -374,11 +374,11 @@ func TestHealthCheckers(t *testing.T) {
 		want   httpapi.Health
 	}{
 		{"redis up", nil, redisUp, 200, httpapi.Health{Status: "healthy", Database: up,
-			Redis: &httpapi.RedisHealth{Connected: true, LatencyMs: 0.5, MaxmemoryPolicy: "noeviction"}}},
+			Redis: &task.QueueHealth{Connected: true, LatencyMs: 0.5, MaxmemoryPolicy: "noeviction"}}},
 		{"redis down", nil, redisDown, 503, httpapi.Health{Status: "unhealthy", Database: up,
-			Redis: &httpapi.RedisHealth{Warning: "timeout"}}},
+			Redis: &task.QueueHealth{Warning: "timeout"}}},
 		{"database down", fail, redisUp, 503, httpapi.Health{Status: "unhealthy",
-			Redis: &httpapi.RedisHealth{Connected: true, LatencyMs: 0.5, MaxmemoryPolicy: "noeviction"}}},
+			Redis: &task.QueueHealth{Connected: true, LatencyMs: 0.5, MaxmemoryPolicy: "noeviction"}}},
 		{"database hangs", hang, nil, 503, httpapi.Health{Status: "unhealthy"}},
 	}
 	for _, tt := range tests {
@@ -400,8 +400,8 @@ func TestHealthCheckers(t *testing.T) {
 
 func TestStatsQueue(t *testing.T) {
 	store := openStore(t, "sqlite")
-	counts := httpapi.QueueCounts{Waiting: 1, Active: 2, Completed: 3, Failed: 4, Delayed: 5, Prioritized: 6, Paused: 7}
-	c := serve(t, store, httpapi.Options{QueueStats: httpapi.QueueStatsFunc(func(context.Context) (httpapi.QueueCounts, error) {
+	counts := task.QueueCounts{Waiting: 1, Active: 2, Completed: 3, Failed: 4, Delayed: 5, Prioritized: 6, Paused: 7}
+	c := serve(t, store, httpapi.Options{QueueStats: httpapi.QueueStatsFunc(func(context.Context) (task.QueueCounts, error) {
 		return counts, nil
 	})})
 	var raw map[string]map[string]any
@@ -411,8 +411,8 @@ func TestStatsQueue(t *testing.T) {
 		t.Errorf("queue part %s, want %s", got, want)
 	}
 	// A queue that does not answer: still 200, and the part says so.
-	c = serve(t, store, httpapi.Options{QueueStats: httpapi.QueueStatsFunc(func(context.Context) (httpapi.QueueCounts, error) {
-		return httpapi.QueueCounts{}, errors.New("redis down")
+	c = serve(t, store, httpapi.Options{QueueStats: httpapi.QueueStatsFunc(func(context.Context) (task.QueueCounts, error) {
+		return task.QueueCounts{}, errors.New("redis down")
 	})})
 	var st httpapi.TaskStats
 	c.do("GET", "/tasks/stats", nil).decode(t, 200, &st)

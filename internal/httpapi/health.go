@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/agentorch/orchestrator/internal/task"
 )
 
 // Dependency is the health of the database.
@@ -13,32 +15,24 @@ type Dependency struct {
 	Connected bool `json:"connected"`
 }
 
-// RedisHealth is the health of Redis as a RedisChecker reports it.
-type RedisHealth struct {
-	Connected       bool    `json:"connected"`
-	LatencyMs       float64 `json:"latencyMs" doc:"Round-trip time of a PING."`
-	MaxmemoryPolicy string  `json:"maxmemoryPolicy,omitempty" doc:"Redis maxmemory-policy; queues need noeviction."`
-	Warning         string  `json:"warning,omitempty" doc:"A problem worth fixing, e.g. a maxmemory-policy other than noeviction."`
-}
-
 // RedisChecker reports the health of Redis. CheckRedis must return within
 // the context's deadline and must be safe for concurrent use.
 type RedisChecker interface {
-	CheckRedis(ctx context.Context) RedisHealth
+	CheckRedis(ctx context.Context) task.QueueHealth
 }
 
 // RedisCheckerFunc adapts a function to RedisChecker.
-type RedisCheckerFunc func(ctx context.Context) RedisHealth
+type RedisCheckerFunc func(ctx context.Context) task.QueueHealth
 
 // CheckRedis calls f.
-func (f RedisCheckerFunc) CheckRedis(ctx context.Context) RedisHealth { return f(ctx) }
+func (f RedisCheckerFunc) CheckRedis(ctx context.Context) task.QueueHealth { return f(ctx) }
 
 // Health is the response of GET /health, with status 200 when every
 // dependency answers and 503 otherwise.
 type Health struct {
-	Status   string       `json:"status" enum:"healthy,unhealthy"`
-	Database Dependency   `json:"database"`
-	Redis    *RedisHealth `json:"redis,omitempty" doc:"Present when a queue is configured."`
+	Status   string            `json:"status" enum:"healthy,unhealthy"`
+	Database Dependency        `json:"database"`
+	Redis    *task.QueueHealth `json:"redis,omitempty" doc:"Present when a queue is configured."`
 }
 
 type healthOutput struct {
@@ -67,7 +61,7 @@ func (s *Server) health(ctx context.Context, _ *struct{}) (*healthOutput, error)
 	var (
 		wg    sync.WaitGroup
 		dbErr error
-		redis RedisHealth
+		redis task.QueueHealth
 	)
 	if s.redis != nil {
 		wg.Add(1)

@@ -53,7 +53,7 @@ type Options struct {
 	// public ones (/health, /openapi.*, /docs) requires. Defaults to none:
 	// no authentication.
 	APIKeys []string
-	// Database is pinged by GET /health. Defaults to Service.Store().
+	// Database is pinged by GET /health. Defaults to Service (its Ping).
 	Database Pinger
 	// Redis, when set, is checked by GET /health and reported under
 	// "redis"; not connected means 503. Defaults to none: no redis part.
@@ -132,7 +132,7 @@ func New(opts Options) (s *Server, err error) {
 		s.log = slog.Default()
 	}
 	if s.database == nil {
-		s.database = opts.Service.Store()
+		s.database = opts.Service
 	}
 	if s.healthTimeout <= 0 {
 		s.healthTimeout = 2 * time.Second

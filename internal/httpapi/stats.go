@@ -6,35 +6,24 @@ import (
 	"github.com/agentorch/orchestrator/internal/task"
 )
 
-// QueueCounts are the job counts of the work queue.
-type QueueCounts struct {
-	Waiting     int64 `json:"waiting" doc:"Jobs waiting for a worker."`
-	Active      int64 `json:"active" doc:"Jobs a worker holds."`
-	Completed   int64 `json:"completed" doc:"Completed jobs still kept in the queue."`
-	Failed      int64 `json:"failed" doc:"Failed jobs still kept in the queue."`
-	Delayed     int64 `json:"delayed" doc:"Jobs waiting for their retry backoff."`
-	Prioritized int64 `json:"prioritized" doc:"Jobs waiting with a priority."`
-	Paused      int64 `json:"paused" doc:"Jobs waiting while the queue is paused."`
-}
-
-// QueueStatser reports queue counts. Implementations must be safe for
-// concurrent use.
+// QueueStatser reports the task queue's job counts. Implementations must
+// be safe for concurrent use.
 type QueueStatser interface {
-	QueueStats(ctx context.Context) (QueueCounts, error)
+	QueueCounts(ctx context.Context) (task.QueueCounts, error)
 }
 
 // QueueStatsFunc adapts a function to QueueStatser.
-type QueueStatsFunc func(ctx context.Context) (QueueCounts, error)
+type QueueStatsFunc func(ctx context.Context) (task.QueueCounts, error)
 
-// QueueStats calls f.
-func (f QueueStatsFunc) QueueStats(ctx context.Context) (QueueCounts, error) { return f(ctx) }
+// QueueCounts calls f.
+func (f QueueStatsFunc) QueueCounts(ctx context.Context) (task.QueueCounts, error) { return f(ctx) }
 
 // QueueStatus is the "queue" part of GET /tasks/stats: the counts when the
 // queue answers, or available false and the reason when it does not.
 type QueueStatus struct {
 	Available bool   `json:"available" doc:"False when the queue could not be read; the counts are then zero."`
 	Error     string `json:"error,omitempty" doc:"Why the queue could not be read."`
-	QueueCounts
+	task.QueueCounts
 }
 
 // TaskStats is the response of GET /tasks/stats.
@@ -54,7 +43,7 @@ func (s *Server) stats(ctx context.Context, _ *struct{}) (*statsOutput, error) {
 	}
 	out := &statsOutput{Body: TaskStats{Database: st}}
 	if s.queueStats != nil {
-		qc, err := s.queueStats.QueueStats(ctx)
+		qc, err := s.queueStats.QueueCounts(ctx)
 		if err != nil {
 			s.log.WarnContext(ctx, "queue stats failed", "err", err, "request_id", RequestID(ctx))
 			out.Body.Queue = &QueueStatus{Error: "queue unreachable"}

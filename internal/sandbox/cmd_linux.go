@@ -111,13 +111,10 @@ func (s *Sandbox) launchSpec(spec Spec, namespaces, probe bool) launchSpec {
 		Argv: spec.Argv, Dir: spec.Dir, Workspace: spec.Workspace,
 		ReadPaths: append(slices.Clone(s.opts.ReadPaths), spec.ReadPaths...),
 		Ports:     s.opts.Ports, MemoryBytes: s.opts.MemoryBytes, MaxTasks: s.opts.MaxTasks,
-		KillGraceMs: s.opts.KillGrace.Milliseconds(), DropUID: -1, DropGID: -1,
+		KillGraceMs: s.opts.KillGrace.Milliseconds(),
 	}
 	if len(spec.Argv) > 0 && filepath.IsAbs(spec.Argv[0]) {
 		ls.ReadPaths = append(ls.ReadPaths, spec.Argv[0])
-	}
-	if !namespaces && os.Geteuid() == 0 {
-		ls.DropUID, ls.DropGID = nobodyID, nobodyID
 	}
 	return ls
 }
@@ -158,6 +155,10 @@ func (c *Cmd) startLauncher(namespaces, probe bool) error {
 		// The launcher builds the filesystem view; it drops the
 		// capability before it starts the program.
 		attr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN}
+	} else if os.Geteuid() == 0 {
+		// Without namespaces a root worker's launcher, and so its
+		// program, runs as nobody.
+		attr.Credential = &syscall.Credential{Uid: nobodyID, Gid: nobodyID, Groups: []uint32{}}
 	}
 	cmd.SysProcAttr = attr
 	r, w, err := os.Pipe()

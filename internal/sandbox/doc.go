@@ -8,10 +8,11 @@
 // launcher enters new user, PID, mount and IPC namespaces (and a network
 // namespace when no TCP port is allowed) and builds a read-only view of the
 // system with only the task's workspace writable. Then, as PID 1 of the new
-// PID namespace, it sets resource limits and, on the thread that starts the
-// program, drops every capability and sets no_new_privs, a seccomp filter
-// and Landlock rules (filesystem, TCP connect/bind by port, signal and
-// abstract-socket scoping), all inherited by the program. The launcher reaps every process of the namespace
+// PID namespace, on the thread that starts the program, it drops every
+// capability and sets no_new_privs, a seccomp filter and Landlock rules
+// (filesystem, TCP connect/bind by port, signal and abstract-socket
+// scoping), all inherited by the program, which it stops at its first
+// instruction (ptrace) to give it its resource limits (prlimit). The launcher reaps every process of the namespace
 // and, when the program exits, is stopped or times out, kills all of them;
 // the kernel kills them too when the launcher dies, so a SIGKILLed worker
 // leaves no agent behind.

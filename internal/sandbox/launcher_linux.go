@@ -48,9 +48,9 @@ func setupFailure(rep *reporter, format string, args ...any) int {
 
 // runInit runs the launcher: in new namespaces it builds the filesystem
 // view and is the PID namespace's init; otherwise it is a child subreaper.
-// It restricts the thread that starts the program (limits, capabilities,
+// It restricts the thread that starts the program (capabilities,
 // no_new_privs, seccomp, Landlock: all inherited by the program), starts
-// it, forwards SIGTERM to every process of the sandbox, kills them all
+// it with its resource limits, forwards SIGTERM to every process of the sandbox, kills them all
 // after the grace or when the program exits, reaps them, and reports how
 // the program ended.
 func runInit(spec launchSpec, rep *reporter) int {
@@ -85,8 +85,8 @@ func runInit(spec launchSpec, rep *reporter) int {
 	}
 
 	// Everything below is per thread (capabilities, no_new_privs, seccomp,
-	// Landlock) or per process (limits) and is inherited by the program,
-	// which this thread starts. The thread stays locked: it is never
+	// Landlock) and inherited by the program, which this thread starts (and
+	// then gives its resource limits). The thread stays locked: it is never
 	// handed back to the Go scheduler.
 	runtime.LockOSThread()
 	got, lmissing, code := restrictThread(spec, rep)
@@ -95,8 +95,14 @@ func runInit(spec launchSpec, rep *reporter) int {
 	}
 	applied = append(applied, got...)
 	missing = append(missing, lmissing...)
-	rep.send(message{Applied: applied, Missing: missing})
+	limits, lapplied, limMissing := limitsFor(spec)
+	if spec.Strict && len(limMissing) > 0 {
+		return setupFailure(rep, "%s: %s", limMissing[0].Protection, limMissing[0].Reason)
+	}
+	applied = append(applied, lapplied...)
+	missing = append(missing, limMissing...)
 	if spec.Probe {
+		rep.send(message{Applied: applied, Missing: missing})
 		rep.send(message{Exit: &exitInfo{}})
 		return 0
 	}
@@ -114,13 +120,11 @@ func runInit(spec launchSpec, rep *reporter) int {
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
-	if spec.DropUID >= 0 {
-		attr.Sys.Credential = &syscall.Credential{Uid: uint32(spec.DropUID), Gid: uint32(spec.DropGID), Groups: []uint32{}}
-	}
-	pid, err := syscall.ForkExec(path, spec.Argv, attr)
+	pid, err := startLimited(path, spec.Argv, attr, limits)
 	if err != nil {
 		return setupFailure(rep, "execute %s: %v", spec.Argv[0], err)
 	}
+	rep.send(message{Applied: applied, Missing: missing})
 
 	k := &killer{namespaces: spec.Namespaces, self: os.Getpid()}
 	var peakTasks, peakData atomic.Int64
@@ -324,8 +328,8 @@ func selfThreads() int64 {
 }
 
 // restrictThread applies to the calling, locked thread what the program
-// inherits: resource limits, no capabilities, no_new_privs, the seccomp
-// filter and Landlock. It returns what it applied and what is missing, or
+// inherits: no capabilities, no_new_privs, the seccomp filter and
+// Landlock. It returns what it applied and what is missing, or
 // a non-zero exit code after reporting a failure.
 func restrictThread(spec launchSpec, rep *reporter) ([]Protection, []Missing, int) {
 	var applied []Protection
@@ -337,14 +341,7 @@ func restrictThread(spec launchSpec, rep *reporter) ([]Protection, []Missing, in
 		missing = append(missing, Missing{p, err.Error()})
 		return 0
 	}
-	if code := applyLimits(spec, &applied, miss); code != 0 {
-		return nil, nil, code
-	}
-	if spec.DropUID < 0 {
-		// A root launcher without user namespace keeps CAP_SETUID for
-		// the switch to nobody, which drops every capability.
-		dropCapabilities()
-	}
+	dropCapabilities()
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return nil, nil, setupFailure(rep, "no_new_privs: %v", err)
 	}
@@ -369,40 +366,64 @@ func restrictThread(spec launchSpec, rep *reporter) ([]Protection, []Missing, in
 	return applied, missing, 0
 }
 
-// launcherThreadRoom is how many threads the launcher may still start
-// once the program's tasks reach their limit.
+// launcherThreadRoom is how many threads the launcher, whose own tasks
+// count against the program's RLIMIT_NPROC, may start beyond those it has.
 const launcherThreadRoom = 4
 
-// applyLimits sets the resource limits (on the whole launcher process,
-// which stays far below them); miss records or fails on one that
-// cannot be set.
-func applyLimits(spec launchSpec, applied *[]Protection, miss func(Protection, error) int) int {
-	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+// limitsFor returns the resource limits of the program and the protections
+// they give; missing lists those that cannot apply.
+func limitsFor(spec launchSpec) (limits map[int]uint64, applied []Protection, missing []Missing) {
+	limits = map[int]uint64{unix.RLIMIT_CORE: 0}
 	if spec.MemoryBytes > 0 {
-		lim := uint64(spec.MemoryBytes)
-		if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
-			if code := miss(ProtectionMemoryLimit, err); code != 0 {
-				return code
-			}
-		} else {
-			*applied = append(*applied, ProtectionMemoryLimit)
-		}
+		limits[unix.RLIMIT_DATA] = uint64(spec.MemoryBytes)
+		applied = append(applied, ProtectionMemoryLimit)
 	}
 	if spec.MaxTasks > 0 {
 		if !spec.Namespaces {
 			// Without a user namespace RLIMIT_NPROC counts every
 			// process of the user, the worker's included.
-			return miss(ProtectionPIDsLimit, errors.New("needs a user namespace"))
+			missing = append(missing, Missing{ProtectionPIDsLimit, "needs a user namespace"})
+		} else {
+			// The launcher's threads count against the same user.
+			limits[unix.RLIMIT_NPROC] = uint64(spec.MaxTasks + selfThreads() + launcherThreadRoom)
+			applied = append(applied, ProtectionPIDsLimit)
 		}
-		// The launcher's threads count against the same user, and it
-		// must keep room for a few more.
-		lim := uint64(spec.MaxTasks + selfThreads() + launcherThreadRoom)
-		if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
-			return miss(ProtectionPIDsLimit, err)
-		}
-		*applied = append(*applied, ProtectionPIDsLimit)
 	}
-	return 0
+	return limits, applied, missing
+}
+
+// startLimited starts the program from the calling (locked, restricted)
+// thread, stopped at its first instruction under ptrace, sets its resource
+// limits with prlimit and lets it run. The launcher itself stays unlimited,
+// so that it can always create the threads and memory it needs.
+func startLimited(path string, argv []string, attr *syscall.ProcAttr, limits map[int]uint64) (int, error) {
+	attr.Sys.Ptrace = true
+	pid, err := syscall.ForkExec(path, argv, attr)
+	if err != nil {
+		return 0, err
+	}
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, syscall.WALL, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil || !ws.Stopped() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return 0, fmt.Errorf("program did not stop after exec (%v, status %v)", err, ws)
+	}
+	for res, lim := range limits {
+		if err := unix.Prlimit(pid, res, &unix.Rlimit{Cur: lim, Max: lim}, nil); err != nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			return 0, fmt.Errorf("prlimit %d: %w", res, err)
+		}
+	}
+	if err := syscall.PtraceDetach(pid); err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return 0, fmt.Errorf("ptrace detach: %w", err)
+	}
+	return pid, nil
 }
 
 // dropAllCapabilities clears the capabilities of every thread of the

@@ -40,11 +40,6 @@ type launchSpec struct {
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
 	MaxTasks    int64 `json:"maxTasks,omitempty"`
 	KillGraceMs int64 `json:"killGraceMs"`
-
-	// DropUID and DropGID, when >= 0, are the ids the program runs as (a
-	// root worker without user namespaces).
-	DropUID int `json:"dropUid"`
-	DropGID int `json:"dropGid"`
 }
 
 // message is one report line from the launcher.

@@ -15,13 +15,18 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, t *Task) error
 }
 
-// Service enforces the task rules on top of a Store. It is safe for
-// concurrent use.
+// Service enforces the task rules on top of a Store, and is the only
+// writer of task state: the HTTP API and every background loop (relay,
+// events listener, reconciler, result consumer) read and change tasks
+// through it, never through the Store. Every change is a Change built by
+// this package, which the Store applies as one conditional update. It is
+// safe for concurrent use.
 type Service struct {
-	store    Store
-	enqueuer Enqueuer
-	log      *slog.Logger
-	now      func() time.Time
+	store     Store
+	enqueuer  Enqueuer
+	log       *slog.Logger
+	now       func() time.Time
+	onCreated func(*Task)
 }
 
 // ServiceOptions configures a Service. The zero value is valid.
@@ -34,11 +39,14 @@ type ServiceOptions struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// OnCreated, when set, is called with each task once it is stored
+	// (e.g. to count it); it must not block. Defaults to none.
+	OnCreated func(*Task)
 }
 
 // NewService returns a Service on store.
 func NewService(store Store, opts ServiceOptions) *Service {
-	s := &Service{store: store, enqueuer: opts.Enqueuer, log: opts.Logger, now: opts.Now}
+	s := &Service{store: store, enqueuer: opts.Enqueuer, log: opts.Logger, now: opts.Now, onCreated: opts.OnCreated}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -47,9 +55,6 @@ func NewService(store Store, opts ServiceOptions) *Service {
 	}
 	return s
 }
-
-// Store returns the service's store.
-func (s *Service) Store() Store { return s.store }
 
 // Create validates n, stores a pending task and, when the service has an
 // Enqueuer, queues it and marks it queued. A failure to enqueue is logged,
@@ -67,6 +72,9 @@ func (s *Service) Create(ctx context.Context, n NewTask) (*Task, error) {
 		Status: StatusPending, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.Create(ctx, t); err != nil {
 		return nil, fmt.Errorf("create task: %w", err)
+	}
+	if s.onCreated != nil {
+		s.onCreated(t)
 	}
 	if s.enqueuer == nil {
 		return t, nil
@@ -119,7 +127,29 @@ func (s *Service) List(ctx context.Context, q ListQuery) ([]*Task, *Cursor, erro
 // Stats returns the database-side statistics.
 func (s *Service) Stats(ctx context.Context) (Stats, error) { return s.store.Stats(ctx) }
 
-// Apply applies a change built by one of the Mark functions.
+// ListOldest returns up to limit tasks in status st, oldest first, for the
+// background sweeps (relay, reconciler).
+func (s *Service) ListOldest(ctx context.Context, st Status, limit int) ([]*Task, error) {
+	return s.store.ListOldest(ctx, st, limit)
+}
+
+// Checkpoint returns the value a background loop stored under name ("" when
+// none), to resume where it stopped.
+func (s *Service) Checkpoint(ctx context.Context, name string) (string, error) {
+	return s.store.Checkpoint(ctx, name)
+}
+
+// SetCheckpoint stores a background loop's position under name.
+func (s *Service) SetCheckpoint(ctx context.Context, name, value string) error {
+	return s.store.SetCheckpoint(ctx, name, value)
+}
+
+// Ping checks that the database answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// Apply applies a change built by one of the Mark functions (At defaults
+// to now): atomically, only when the stored state allows it (see
+// Change.Allows); ErrConflict otherwise, ErrNotFound for an unknown id.
 func (s *Service) Apply(ctx context.Context, c Change) (*Task, error) {
 	if c.At.IsZero() {
 		c.At = s.now()

@@ -22,7 +22,7 @@ import (
 
 // Options are the dependencies of an App.
 type Options struct {
-	// Config is the configuration. Required.
+	// Config is the App's settings. Required; New fills in its defaults.
 	Config *Config
 	// Client is the Redis client for the queues and the cancel channel.
 	// Required; the App does not close it.
@@ -60,7 +60,8 @@ type App struct {
 	httpAddr   chan net.Addr // receives the HTTP listener's address once
 }
 
-// New returns an App. It does no I/O.
+// New returns an App. It does no I/O. It returns an error for a missing
+// dependency or invalid settings.
 func New(opts Options) (*App, error) {
 	switch {
 	case opts.Config == nil:
@@ -70,15 +71,19 @@ func New(opts Options) (*App, error) {
 	case opts.Executor == nil:
 		return nil, errors.New("new worker app: nil executor")
 	}
+	cfg := *opts.Config
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("new worker app: %w", err)
+	}
 	a := &App{
-		cfg: opts.Config, client: opts.Client, exec: opts.Executor,
+		cfg: &cfg, client: opts.Client, exec: opts.Executor,
 		log: opts.Logger, clock: opts.Clock, registry: opts.Registry, sandbox: opts.Sandbox,
 		subscribed: make(chan struct{}), httpAddr: make(chan net.Addr, 1),
 	}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
-	a.log = a.log.With("workerId", a.cfg.WorkerID)
+	a.log = a.log.With("worker_id", a.cfg.WorkerID)
 	if a.clock == nil {
 		a.clock = time.Now
 	}
@@ -92,21 +97,22 @@ func New(opts Options) (*App, error) {
 	}
 	a.metrics = m
 	a.running = newRunningTasks(a.clock)
-	a.results, err = bullmq.NewQueue(a.client, a.cfg.ResultsQueue(), &bullmq.QueueOptions{Prefix: a.cfg.QueuePrefix, Logger: a.log})
+	names := a.cfg.Names
+	a.results, err = bullmq.NewQueue(a.client, names.Results(), &bullmq.QueueOptions{Prefix: names.Prefix, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("new worker app: results queue: %w", err)
 	}
-	a.worker, err = bullmq.NewWorker(a.client, a.cfg.QueueName, a.process, &bullmq.WorkerOptions{
-		Prefix:          a.cfg.QueuePrefix,
+	a.worker, err = bullmq.NewWorker(a.client, names.Tasks(), a.process, &bullmq.WorkerOptions{
+		Prefix:          names.Prefix,
 		Name:            a.cfg.WorkerID,
-		Concurrency:     max(a.cfg.Concurrency, 1),
+		Concurrency:     a.cfg.Concurrency,
 		LockDuration:    a.cfg.LockDuration,
 		StalledInterval: a.cfg.StalledInterval,
 		Logger:          a.log,
 		Clock:           a.clock,
 		OnError:         func(err error) { a.log.Warn("queue error", "err", err) },
-		OnStalled:       func(id string) { a.log.Warn("stalled job moved back to wait", "jobId", id) },
-		OnLockLost:      func(job *bullmq.Job) { a.log.Warn("job lock lost; stopping its run", "jobId", job.ID) },
+		OnStalled:       func(id string) { a.log.Warn("stalled job moved back to wait", "job_id", id) },
+		OnLockLost:      func(job *bullmq.Job) { a.log.Warn("job lock lost; stopping its run", "job_id", job.ID) },
 		OnFailed:        a.onFailed,
 	})
 	if err != nil {
@@ -156,8 +162,8 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopWorker()
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- a.worker.Run(workerCtx) }()
-	a.log.Info("worker started", "queue", a.cfg.QueueName, "prefix", a.cfg.QueuePrefix,
-		"executor", a.cfg.Executor, "concurrency", a.cfg.Concurrency, "cancelChannel", a.cfg.CancelChannel())
+	a.log.Info("worker started", "queue", a.cfg.Names.Tasks(), "prefix", a.cfg.Names.Prefix,
+		"executor", a.cfg.Executor, "concurrency", a.cfg.Concurrency, "cancel_channel", a.cfg.Names.CancelChannel())
 	a.logSandbox(ctx)
 
 	var runErr error
@@ -188,7 +194,7 @@ func (a *App) Run(ctx context.Context) error {
 // task ids published on it, until ctx ends. go-redis resubscribes after a
 // lost connection by itself.
 func (a *App) listenCancels(ctx context.Context) {
-	channel := a.cfg.CancelChannel()
+	channel := a.cfg.Names.CancelChannel()
 	for ctx.Err() == nil {
 		ps := a.client.Subscribe(ctx, channel)
 		if _, err := ps.Receive(ctx); err != nil {
@@ -216,9 +222,9 @@ func (a *App) listenCancels(ctx context.Context) {
 					break
 				}
 				if a.running.cancel(msg.Payload) {
-					a.log.Info("cancel request: stopping the task", "taskId", msg.Payload)
+					a.log.Info("cancel request: stopping the task", "task_id", msg.Payload)
 				} else {
-					a.log.Debug("cancel request for a task not running here", "taskId", msg.Payload)
+					a.log.Debug("cancel request for a task not running here", "task_id", msg.Payload)
 				}
 			}
 		}
@@ -235,7 +241,7 @@ func (a *App) Handler() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		body := map[string]any{"status": "ok", "workerId": a.cfg.WorkerID, "executor": a.cfg.Executor,
-			"queue": a.cfg.QueueName, "running": a.running.count(), "redis": "ok"}
+			"queue": a.cfg.Names.Tasks(), "running": a.running.count(), "redis": "ok"}
 		if a.sandbox != nil {
 			rep, _ := a.sandbox.Probe(ctx) // probed at start; cached
 			body["sandbox"] = rep

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
@@ -27,11 +28,11 @@ func TestCompletedTaskPostsResult(t *testing.T) {
 		return executor.Output{Result: json.RawMessage(`{"answer":"hi"}`)}, nil
 	}}
 	app, _ := startApp(t, client, cfg, exec)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "say hi", nil)
-	res, raw := waitResult(t, results, ResultJobID(id, 0), 10*time.Second)
+	res, raw := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
 
 	var keys []string
 	for k := range raw {
@@ -41,8 +42,8 @@ func TestCompletedTaskPostsResult(t *testing.T) {
 	if got := strings.Join(keys, ","); got != "errorMessage,executionTime,result,status,taskId,workerId" {
 		t.Errorf("result keys = %s", got)
 	}
-	if res.TaskID != id || res.WorkerID != cfg.WorkerID || res.Status != StatusCompleted ||
-		string(res.Result) != `{"answer":"hi"}` || res.ErrorMessage != nil || res.ExecutionTime < 0 {
+	if res.TaskID != id || res.WorkerID != cfg.WorkerID || res.Status != taskqueue.ResultCompleted ||
+		string(res.Result) != `{"answer":"hi"}` || res.ErrorMessage != nil || res.ExecutionTime == nil || *res.ExecutionTime < 0 {
 		t.Errorf("result = %+v", res)
 	}
 	waitFor(t, "task job completed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
@@ -53,7 +54,7 @@ func TestCompletedTaskPostsResult(t *testing.T) {
 	if job.ProcessedBy != cfg.WorkerID {
 		t.Errorf("pb = %q, want %q", job.ProcessedBy, cfg.WorkerID)
 	}
-	if !strings.Contains(string(job.ReturnValue), ResultJobID(id, 0)) {
+	if !strings.Contains(string(job.ReturnValue), taskqueue.ResultJobID(id, 0)) {
 		t.Errorf("return value = %s", job.ReturnValue)
 	}
 
@@ -94,12 +95,12 @@ func TestFailedResultOnlyOnFinalFailure(t *testing.T) {
 		return executor.Output{}, errors.New("agent crashed")
 	}}
 	startApp(t, client, cfg, exec)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3, Backoff: &bullmq.Backoff{Type: "fixed", Delay: 10 * time.Millisecond}})
-	res, _ := waitResult(t, results, ResultJobID(id, 2), 10*time.Second)
-	if res.Status != StatusFailed || res.ErrorMessage == nil || *res.ErrorMessage != "agent crashed" || string(res.Result) != "null" {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 2), 10*time.Second)
+	if res.Status != taskqueue.ResultFailed || res.ErrorMessage == nil || *res.ErrorMessage != "agent crashed" || string(res.Result) != "null" {
 		t.Errorf("result = %+v", res)
 	}
 	waitFor(t, "task job failed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
@@ -118,12 +119,12 @@ func TestUnrecoverableFailsAtOnce(t *testing.T) {
 		return executor.Output{}, executor.Unrecoverable(errors.New("bad setup"))
 	}}
 	startApp(t, client, cfg, exec)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3})
-	res, _ := waitResult(t, results, ResultJobID(id, 0), 10*time.Second)
-	if res.Status != StatusFailed || *res.ErrorMessage != "bad setup" {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
+	if res.Status != taskqueue.ResultFailed || *res.ErrorMessage != "bad setup" {
 		t.Errorf("result = %+v", res)
 	}
 	waitFor(t, "task job failed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
@@ -139,15 +140,15 @@ func TestInvalidJobDataFailsWithResult(t *testing.T) {
 		return executor.Output{Result: json.RawMessage(`1`)}, nil
 	}}
 	startApp(t, client, cfg, exec)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := "task-with-bad-data"
-	if _, err := tasks.Add(context.Background(), TaskJobName, "not an object", &bullmq.JobOptions{JobID: id, Attempts: 3}); err != nil {
+	if _, err := tasks.Add(context.Background(), taskqueue.JobName, "not an object", &bullmq.JobOptions{JobID: id, Attempts: 3}); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := waitResult(t, results, ResultJobID(id, 0), 10*time.Second)
-	if res.TaskID != id || res.Status != StatusFailed || !strings.Contains(*res.ErrorMessage, "invalid task data") {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
+	if res.TaskID != id || res.Status != taskqueue.ResultFailed || !strings.Contains(*res.ErrorMessage, "invalid task data") {
 		t.Errorf("result = %+v", res)
 	}
 	if n := exec.runs.Load(); n != 0 {
@@ -163,17 +164,17 @@ func TestCancelStopsRunningTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	app, _ := startApp(t, client, cfg, cmd)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3})
 	waitFor(t, "task running", 10*time.Second, func() bool { return app.running.count() == 1 })
 	start := time.Now()
-	if err := client.Publish(context.Background(), cfg.CancelChannel(), id).Err(); err != nil {
+	if err := client.Publish(context.Background(), cfg.Names.CancelChannel(), id).Err(); err != nil {
 		t.Fatal(err)
 	}
-	res, _ := waitResult(t, results, ResultJobID(id, 0), 10*time.Second)
-	if res.Status != StatusFailed || *res.ErrorMessage != "cancelled" {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
+	if res.Status != taskqueue.ResultFailed || *res.ErrorMessage != "cancelled" {
 		t.Errorf("result = %+v", res)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -216,8 +217,8 @@ func TestShutdownLeavesKilledTaskForRecovery(t *testing.T) {
 		return executor.Output{}, context.Cause(ctx)
 	}}
 	_, stop := startApp(t, client, cfg, blocking)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 1})
 	select {
@@ -236,13 +237,13 @@ func TestShutdownLeavesKilledTaskForRecovery(t *testing.T) {
 	}
 
 	cfg2 := testConfig(t)
-	cfg2.QueueName = cfg.QueueName
+	cfg2.Names = cfg.Names
 	ok := &funcExecutor{fn: func(ctx context.Context, in executor.Input) (executor.Output, error) {
 		return executor.Output{Result: json.RawMessage(`"recovered"`)}, nil
 	}}
 	startApp(t, client, cfg2, ok)
-	res, _ := waitResult(t, results, ResultJobID(id, 0), 15*time.Second)
-	if res.Status != StatusCompleted || res.WorkerID != cfg2.WorkerID || string(res.Result) != `"recovered"` {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 15*time.Second)
+	if res.Status != taskqueue.ResultCompleted || res.WorkerID != cfg2.WorkerID || string(res.Result) != `"recovered"` {
 		t.Errorf("result = %+v", res)
 	}
 	waitFor(t, "task job completed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
@@ -272,8 +273,8 @@ func TestShutdownLetsRunningTasksFinish(t *testing.T) {
 		}
 	}}
 	_, stop := startApp(t, client, cfg, exec)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 	ids := []string{addTask(t, tasks, "a", nil), addTask(t, tasks, "b", nil)}
 	for range ids {
 		select {
@@ -290,8 +291,8 @@ func TestShutdownLetsRunningTasksFinish(t *testing.T) {
 		t.Fatalf("Run = %v", err)
 	}
 	for _, id := range ids {
-		res, _ := waitResult(t, results, ResultJobID(id, 0), time.Second)
-		if res.Status != StatusCompleted {
+		res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), time.Second)
+		if res.Status != taskqueue.ResultCompleted {
 			t.Errorf("task %s: %+v", id, res)
 		}
 		if s := jobState(t, tasks, id); s != bullmq.StateCompleted {
@@ -321,14 +322,14 @@ func TestLongTaskKeepsItsLock(t *testing.T) {
 	startApp(t, client, cfg, exec)
 	// A second worker on the queue would take the job if it stalled.
 	cfg2 := testConfig(t)
-	cfg2.QueueName, cfg2.LockDuration, cfg2.StalledInterval = cfg.QueueName, cfg.LockDuration, cfg.StalledInterval
+	cfg2.Names, cfg2.LockDuration, cfg2.StalledInterval = cfg.Names, cfg.LockDuration, cfg.StalledInterval
 	startApp(t, client, cfg2, exec)
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3})
-	res, _ := waitResult(t, results, ResultJobID(id, 0), 10*time.Second)
-	if res.Status != StatusCompleted {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
+	if res.Status != taskqueue.ResultCompleted {
 		t.Errorf("result = %+v", res)
 	}
 	waitFor(t, "task job completed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
@@ -349,11 +350,11 @@ func TestDeferredFailurePostsResult(t *testing.T) {
 	exec := &funcExecutor{fn: func(ctx context.Context, in executor.Input) (executor.Output, error) {
 		return executor.Output{Result: json.RawMessage(`1`)}, nil
 	}}
-	tasks := newQueue(t, client, cfg.QueueName)
-	results := newQueue(t, client, cfg.ResultsQueue())
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3})
 	// What the stalled checker writes on a job past MaxStalledCount.
-	if err := client.HSet(context.Background(), "bull:"+cfg.QueueName+":"+id, "defa", "job stalled more than allowable limit").Err(); err != nil {
+	if err := client.HSet(context.Background(), "bull:"+cfg.Names.Tasks()+":"+id, "defa", "job stalled more than allowable limit").Err(); err != nil {
 		t.Fatal(err)
 	}
 	startApp(t, client, cfg, exec)
@@ -363,8 +364,8 @@ func TestDeferredFailurePostsResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, _ := waitResult(t, results, ResultJobID(id, job.AttemptsMade), time.Second)
-	if res.Status != StatusFailed || res.TaskID != id || *res.ErrorMessage != "job stalled more than allowable limit" {
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, job.AttemptsMade), time.Second)
+	if res.Status != taskqueue.ResultFailed || res.TaskID != id || *res.ErrorMessage != "job stalled more than allowable limit" {
 		t.Errorf("result = %+v", res)
 	}
 	if n := exec.runs.Load(); n != 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
@@ -36,16 +37,14 @@ func testConfig(t *testing.T) *Config {
 	queue := testenv.UniqueName(t, "tasks")
 	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
 	return &Config{
-		Executor:        ExecutorCommand,
+		Executor:        "command",
 		WorkerID:        testenv.UniqueName(t, "test-worker"),
 		Concurrency:     2,
-		KillGrace:       200 * time.Millisecond,
 		DefaultTimeout:  10 * time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		LockDuration:    time.Second,
 		StalledInterval: 500 * time.Millisecond,
-		QueueName:       queue,
-		QueuePrefix:     "bull",
+		Names:           taskqueue.Names{Prefix: "bull", Queue: queue},
 	}
 }
 
@@ -116,7 +115,7 @@ func addTask(t *testing.T, q *bullmq.Queue, prompt string, opts *bullmq.JobOptio
 		opts = &bullmq.JobOptions{}
 	}
 	opts.JobID = id
-	_, err := q.Add(context.Background(), TaskJobName, TaskData{TaskID: id, Code: "print(1)\n", Prompt: prompt, Timeout: 10_000}, opts)
+	_, err := q.Add(context.Background(), taskqueue.JobName, taskqueue.Job{TaskID: id, Code: "print(1)\n", Prompt: prompt, Timeout: 10_000}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +135,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 }
 
 // waitResult waits for the result job id on the results queue and decodes it.
-func waitResult(t *testing.T, results *bullmq.Queue, id string, within time.Duration) (Result, map[string]json.RawMessage) {
+func waitResult(t *testing.T, results *bullmq.Queue, id string, within time.Duration) (taskqueue.Result, map[string]json.RawMessage) {
 	t.Helper()
 	var job *bullmq.Job
 	waitFor(t, "result job "+id, within, func() bool {
@@ -150,10 +149,10 @@ func waitResult(t *testing.T, results *bullmq.Queue, id string, within time.Dura
 		job = j
 		return true
 	})
-	if job.Name != ResultJobName {
+	if job.Name != taskqueue.ResultJobName {
 		t.Errorf("result job name = %q", job.Name)
 	}
-	var res Result
+	var res taskqueue.Result
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(job.Data, &res); err != nil {
 		t.Fatal(err)

@@ -2,13 +2,16 @@ package workerapp
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// Task outcomes, the "outcome" label of the metrics.
+// taskOutcome is how a task run ended, the "outcome" label of the metrics.
+type taskOutcome string
+
+// Task outcomes.
 const (
-	outcomeCompleted = "completed" // succeeded; completed result posted
-	outcomeFailed    = "failed"    // final failure; failed result posted
-	outcomeRetried   = "retried"   // attempt failed; BullMQ retries it
-	outcomeCancelled = "cancelled" // cancelled on request; failed result posted
-	outcomeAbandoned = "abandoned" // lock lost or shutdown: left to BullMQ's stalled recovery
+	outcomeCompleted taskOutcome = "completed" // succeeded; completed result posted
+	outcomeFailed    taskOutcome = "failed"    // final failure; failed result posted
+	outcomeRetried   taskOutcome = "retried"   // attempt failed; BullMQ retries it
+	outcomeCancelled taskOutcome = "cancelled" // cancelled on request; failed result posted
+	outcomeAbandoned taskOutcome = "abandoned" // lock lost or shutdown: left to BullMQ's stalled recovery
 )
 
 // metrics are the worker's Prometheus collectors.
@@ -49,8 +52,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
-	for _, o := range []string{outcomeCompleted, outcomeFailed, outcomeRetried, outcomeCancelled, outcomeAbandoned} {
-		m.tasks.WithLabelValues(o)
+	for _, o := range []taskOutcome{outcomeCompleted, outcomeFailed, outcomeRetried, outcomeCancelled, outcomeAbandoned} {
+		m.tasks.WithLabelValues(string(o))
 	}
 	return m, nil
 }

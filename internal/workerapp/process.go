@@ -5,68 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
 	"github.com/agentorch/orchestrator/internal/sandbox"
-)
-
-// Names of the jobs.
-const (
-	// TaskJobName is the name of the jobs the orchestrator adds.
-	TaskJobName = "execute-task"
-	// ResultJobName is the name of the result jobs the worker adds.
-	ResultJobName = "task-result"
-)
-
-// Result statuses.
-const (
-	StatusCompleted = "completed"
-	StatusFailed    = "failed"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // postTimeout bounds posting one result.
 const postTimeout = 10 * time.Second
-
-// TaskData is the data of a task job.
-type TaskData struct {
-	TaskID  string `json:"taskId"`
-	Code    string `json:"code"`
-	Prompt  string `json:"prompt"`
-	Timeout int64  `json:"timeout"` // milliseconds; 0 means the worker's default
-}
-
-// Result is the data of a result job, the contract with the orchestrator.
-type Result struct {
-	TaskID        string          `json:"taskId"`
-	WorkerID      string          `json:"workerId"`
-	Status        string          `json:"status"`       // StatusCompleted or StatusFailed
-	Result        json.RawMessage `json:"result"`       // null when failed
-	ErrorMessage  *string         `json:"errorMessage"` // null when completed
-	ExecutionTime int64           `json:"executionTime"`
-	// Sandbox lists the protections the agent ran under (see package
-	// sandbox), on completed results of executors that start a program.
-	Sandbox []sandbox.Protection `json:"sandbox,omitempty"`
-}
-
-// ResultJobID returns the id of the result job for attempt attemptsMade of
-// taskID. It never contains ':' and is never a plain integer (the BullMQ
-// custom id rules); a run repeated after a crash posts under the same id,
-// which BullMQ ignores as a duplicate.
-func ResultJobID(taskID string, attemptsMade int) string {
-	return taskID + "-result-" + strconv.Itoa(attemptsMade)
-}
-
-// returnValue is what the worker stores as the task job's return value: a
-// pointer to the result job, not the result itself, which may be large.
-type returnValue struct {
-	TaskID        string `json:"taskId"`
-	ResultJobID   string `json:"resultJobId"`
-	ExecutionTime int64  `json:"executionTime"`
-	Truncated     bool   `json:"truncated,omitempty"`
-}
 
 // process is the bullmq processor: it runs one attempt of a task.
 //
@@ -78,8 +26,8 @@ type returnValue struct {
 // past its timeout) nothing is posted and an error is returned, so the job
 // stays active for the stalled checker to recover.
 func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
-	log := a.log.With("jobId", job.ID, "attempt", job.AttemptsMade+1)
-	var data TaskData
+	log := a.log.With("job_id", job.ID, "attempt", job.AttemptsMade+1)
+	var data taskqueue.Job
 	if err := json.Unmarshal(job.Data, &data); err != nil {
 		err = fmt.Errorf("job %s: invalid task data: %w", job.ID, err)
 		a.finalFailure(ctx, job, job.ID, err, 0)
@@ -88,7 +36,7 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 	if data.TaskID == "" {
 		data.TaskID = job.ID // the orchestrator uses the task id as the job id
 	}
-	log = log.With("taskId", data.TaskID)
+	log = log.With("task_id", data.TaskID)
 	if data.Timeout < 0 {
 		err := fmt.Errorf("job %s: invalid task data: negative timeout %d", job.ID, data.Timeout)
 		a.finalFailure(ctx, job, data.TaskID, err, 0)
@@ -119,8 +67,9 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 		if out.Truncated {
 			a.metrics.truncated.Inc()
 		}
-		resultID := ResultJobID(data.TaskID, job.AttemptsMade)
-		if perr := a.post(ctx, resultID, Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID, Status: StatusCompleted, Result: out.Result, ExecutionTime: ms, Sandbox: out.Sandbox}); perr != nil {
+		resultID := taskqueue.ResultJobID(data.TaskID, job.AttemptsMade)
+		if perr := a.post(ctx, resultID, taskqueue.Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID,
+			Status: taskqueue.ResultCompleted, Result: out.Result, ExecutionTime: &ms, Sandbox: protectionNames(out.Sandbox)}); perr != nil {
 			// Without a posted result the run is worth nothing to the
 			// orchestrator: fail the attempt so BullMQ retries it.
 			a.observe(outcomeRetried, elapsed)
@@ -129,7 +78,7 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 		}
 		a.observe(outcomeCompleted, elapsed)
 		log.Info("task completed", "duration", elapsed, "truncated", out.Truncated)
-		return returnValue{TaskID: data.TaskID, ResultJobID: resultID, ExecutionTime: ms, Truncated: out.Truncated}, nil
+		return taskqueue.ReturnValue{TaskID: data.TaskID, ResultJobID: resultID, ExecutionTime: ms, Truncated: out.Truncated}, nil
 
 	case ctx.Err() != nil:
 		// Lost the lock, or shutting down past the timeout: someone else
@@ -171,7 +120,7 @@ func isLastAttempt(job *bullmq.Job) bool {
 // finalFailure records and posts a failure found before running the task.
 func (a *App) finalFailure(ctx context.Context, job *bullmq.Job, taskID string, err error, ms int64) {
 	a.observe(outcomeFailed, 0)
-	a.log.Warn("task failed", "jobId", job.ID, "taskId", taskID, "err", err, "final", true)
+	a.log.Warn("task failed", "job_id", job.ID, "task_id", taskID, "err", err, "final", true)
 	a.postFailure(ctx, job, taskID, err.Error(), ms)
 }
 
@@ -179,21 +128,19 @@ func (a *App) finalFailure(ctx context.Context, job *bullmq.Job, taskID string, 
 // fails anyway, and the orchestrator also sees the failure on the events
 // stream.
 func (a *App) postFailure(ctx context.Context, job *bullmq.Job, taskID, msg string, ms int64) {
-	res := Result{TaskID: taskID, WorkerID: a.cfg.WorkerID, Status: StatusFailed, Result: json.RawMessage("null"), ErrorMessage: &msg, ExecutionTime: ms}
-	if err := a.post(ctx, ResultJobID(taskID, job.AttemptsMade), res); err != nil {
-		a.log.Error("could not post the failed result", "jobId", job.ID, "taskId", taskID, "err", err)
+	res := taskqueue.Result{TaskID: taskID, WorkerID: a.cfg.WorkerID, Status: taskqueue.ResultFailed,
+		ErrorMessage: &msg, ExecutionTime: &ms}
+	if err := a.post(ctx, taskqueue.ResultJobID(taskID, job.AttemptsMade), res); err != nil {
+		a.log.Error("could not post the failed result", "job_id", job.ID, "task_id", taskID, "err", err)
 	}
 }
 
 // post adds a result job. It uses its own deadline, not ctx's, so that a
 // result is posted even while the run's context is ending.
-func (a *App) post(ctx context.Context, jobID string, res Result) error {
-	if res.Result == nil {
-		res.Result = json.RawMessage("null")
-	}
+func (a *App) post(ctx context.Context, jobID string, res taskqueue.Result) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postTimeout)
 	defer cancel()
-	_, err := a.results.Add(ctx, ResultJobName, res, &bullmq.JobOptions{
+	_, err := a.results.Add(ctx, taskqueue.ResultJobName, res, &bullmq.JobOptions{
 		JobID:            jobID,
 		Attempts:         5,
 		Backoff:          &bullmq.Backoff{Type: "exponential", Delay: time.Second},
@@ -202,13 +149,13 @@ func (a *App) post(ctx context.Context, jobID string, res Result) error {
 	if err != nil {
 		return fmt.Errorf("post %s result of task %s: %w", res.Status, res.TaskID, err)
 	}
-	a.metrics.results.WithLabelValues(res.Status).Inc()
+	a.metrics.results.WithLabelValues(string(res.Status)).Inc()
 	return nil
 }
 
-func (a *App) observe(outcome string, d time.Duration) {
-	a.metrics.tasks.WithLabelValues(outcome).Inc()
-	a.metrics.duration.WithLabelValues(outcome).Observe(d.Seconds())
+func (a *App) observe(outcome taskOutcome, d time.Duration) {
+	a.metrics.tasks.WithLabelValues(string(outcome)).Inc()
+	a.metrics.duration.WithLabelValues(string(outcome)).Observe(d.Seconds())
 }
 
 // onFailed posts the failed result of a job that BullMQ failed without
@@ -219,11 +166,23 @@ func (a *App) onFailed(job *bullmq.Job, err error) {
 		return
 	}
 	taskID := job.ID
-	var data TaskData
+	var data taskqueue.Job
 	if json.Unmarshal(job.Data, &data) == nil && data.TaskID != "" {
 		taskID = data.TaskID
 	}
 	a.observe(outcomeFailed, 0)
-	a.log.Warn("task failed without running", "jobId", job.ID, "taskId", taskID, "reason", job.DeferredFailure)
+	a.log.Warn("task failed without running", "job_id", job.ID, "task_id", taskID, "reason", job.DeferredFailure)
 	a.postFailure(context.Background(), job, taskID, job.DeferredFailure, 0)
+}
+
+// protectionNames returns the sandbox protections as the result's strings.
+func protectionNames(ps []sandbox.Protection) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
 }

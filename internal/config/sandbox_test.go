@@ -1,7 +1,6 @@
-package workerapp
+package config
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -10,45 +9,41 @@ import (
 	"github.com/agentorch/orchestrator/internal/sandbox"
 )
 
-func TestLoadSandboxConfigDefaults(t *testing.T) {
-	c, err := LoadSandboxConfig(lookupMap(map[string]string{}))
+func TestLoadWorkerSandboxDefaults(t *testing.T) {
+	c, err := LoadWorker(map[string]string{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != sandbox.ModeAuto || !slices.Equal(c.AgentPorts, []uint16{443}) || c.AgentEnv != nil || c.AgentRead != nil ||
-		c.AgentMemory != 4<<30 || c.AgentPIDs != 1024 {
-		t.Errorf("defaults = %+v", c)
-	}
-	o := c.Options(time.Second)
-	if o.Mode != sandbox.ModeAuto || o.KillGrace != time.Second || o.MemoryBytes != 4<<30 || o.MaxTasks != 1024 {
-		t.Errorf("options = %+v", o)
+	o := c.SandboxOptions(time.Second)
+	if o.Mode != sandbox.ModeAuto || !slices.Equal(o.Ports, []uint16{443}) || o.ReadPaths != nil || o.MemoryBytes != 4<<30 ||
+		o.MaxTasks != 1024 || o.KillGrace != time.Second || c.AgentEnv != nil {
+		t.Errorf("defaults = %+v / %+v", c.Sandbox, o)
 	}
 }
 
-func TestLoadSandboxConfigValues(t *testing.T) {
-	c, err := LoadSandboxConfig(lookupMap(map[string]string{
+func TestLoadWorkerSandboxValues(t *testing.T) {
+	c, err := LoadWorker(map[string]string{
 		"WORKER_SANDBOX": "strict", "WORKER_AGENT_ENV": "GITHUB_TOKEN, NPM_*", "WORKER_AGENT_PORTS": "443, 8443",
 		"WORKER_AGENT_READ": "/opt/tools,/srv/data", "WORKER_AGENT_MEMORY": "2GiB", "WORKER_AGENT_PIDS": "256",
-	}))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != sandbox.ModeStrict || !slices.Equal(c.AgentEnv, []string{"GITHUB_TOKEN", "NPM_*"}) ||
-		!slices.Equal(c.AgentPorts, []uint16{443, 8443}) || !slices.Equal(c.AgentRead, []string{"/opt/tools", "/srv/data"}) ||
-		c.AgentMemory != 2<<30 || c.AgentPIDs != 256 {
-		t.Errorf("config = %+v", c)
+	o := c.SandboxOptions(0)
+	if o.Mode != sandbox.ModeStrict || !slices.Equal(c.AgentEnv, List{"GITHUB_TOKEN", "NPM_*"}) || !slices.Equal(o.Ports, []uint16{443, 8443}) ||
+		!slices.Equal(o.ReadPaths, []string{"/opt/tools", "/srv/data"}) || o.MemoryBytes != 2<<30 || o.MaxTasks != 256 {
+		t.Errorf("config = %+v", o)
 	}
-	c, err = LoadSandboxConfig(lookupMap(map[string]string{"WORKER_SANDBOX": "OFF", "WORKER_AGENT_PORTS": "none",
-		"WORKER_AGENT_MEMORY": "0", "WORKER_AGENT_PIDS": "0"}))
+	c, err = LoadWorker(map[string]string{"WORKER_SANDBOX": "OFF", "WORKER_AGENT_PORTS": "none", "WORKER_AGENT_MEMORY": "0", "WORKER_AGENT_PIDS": "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != sandbox.ModeOff || c.AgentPorts != nil || c.AgentMemory != 0 || c.AgentPIDs != 0 {
-		t.Errorf("config = %+v", c)
+	if o := c.SandboxOptions(0); o.Mode != sandbox.ModeOff || o.Ports != nil || o.MemoryBytes != 0 || o.MaxTasks != 0 {
+		t.Errorf("config = %+v", o)
 	}
 }
 
-func TestLoadSandboxConfigErrorsNameTheVariable(t *testing.T) {
+func TestLoadWorkerSandboxErrorsNameTheVariable(t *testing.T) {
 	tests := []struct {
 		env  map[string]string
 		want []string
@@ -63,31 +58,25 @@ func TestLoadSandboxConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"WORKER_AGENT_PORTS": "443,http"}, []string{"WORKER_AGENT_PORTS"}},
 		{map[string]string{"WORKER_AGENT_PORTS": "0"}, []string{"WORKER_AGENT_PORTS"}},
 		{map[string]string{"WORKER_AGENT_PORTS": "70000"}, []string{"WORKER_AGENT_PORTS"}},
+		{map[string]string{"WORKER_AGENT_PORTS": " , "}, []string{"WORKER_AGENT_PORTS"}},
 		{map[string]string{"WORKER_AGENT_READ": "relative/path"}, []string{"WORKER_AGENT_READ"}},
 		{map[string]string{"WORKER_AGENT_MEMORY": "lots"}, []string{"WORKER_AGENT_MEMORY"}},
 		{map[string]string{"WORKER_AGENT_MEMORY": "1MiB"}, []string{"WORKER_AGENT_MEMORY"}},
 		{map[string]string{"WORKER_AGENT_MEMORY": "-1"}, []string{"WORKER_AGENT_MEMORY"}},
 		{map[string]string{"WORKER_AGENT_PIDS": "-5", "WORKER_SANDBOX": "x"}, []string{"WORKER_AGENT_PIDS", "WORKER_SANDBOX"}},
 		{map[string]string{"WORKER_AGENT_PIDS": "3"}, []string{"WORKER_AGENT_PIDS"}},
+		{map[string]string{"WORKER_AGENT_PIDS": "many"}, []string{"WORKER_AGENT_PIDS"}},
 	}
 	for _, tt := range tests {
-		_, err := LoadSandboxConfig(lookupMap(tt.env))
+		_, err := LoadWorker(tt.env)
 		if err == nil {
 			t.Errorf("%v: no error", tt.env)
 			continue
-		}
-		var ce *ConfigError
-		if !errors.As(err, &ce) {
-			t.Errorf("%v: %v is not a *ConfigError", tt.env, err)
 		}
 		for _, v := range tt.want {
 			if !strings.Contains(err.Error(), v+": ") {
 				t.Errorf("%v: error %q does not name %s", tt.env, err, v)
 			}
 		}
-	}
-	// LoadConfig reports them too.
-	if _, err := LoadConfig(lookupMap(map[string]string{"WORKER_AGENT_PORTS": "x"})); err == nil || !strings.Contains(err.Error(), "WORKER_AGENT_PORTS: ") {
-		t.Errorf("LoadConfig error = %v", err)
 	}
 }

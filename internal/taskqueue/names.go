@@ -1,0 +1,72 @@
+package taskqueue
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/agentorch/orchestrator/bullmq"
+)
+
+// Defaults of Names, the values of QUEUE_PREFIX and QUEUE_NAME when unset.
+const (
+	// DefaultPrefix is BullMQ's own default key prefix, "bull".
+	DefaultPrefix = bullmq.DefaultPrefix
+	// DefaultQueue is the task queue, "claude-tasks".
+	DefaultQueue = "claude-tasks"
+)
+
+// Suffixes appended to the task queue's name.
+const (
+	resultsSuffix = "-results"
+	cancelSuffix  = ":cancel"
+)
+
+// Names derives every queue and channel name of a deployment from its key
+// prefix and task queue name. The zero value means the defaults.
+type Names struct {
+	// Prefix is the BullMQ key prefix (QUEUE_PREFIX). Defaults to DefaultPrefix.
+	Prefix string
+	// Queue is the task queue (QUEUE_NAME). Defaults to DefaultQueue.
+	Queue string
+}
+
+// WithDefaults returns n with its empty fields set to the defaults.
+func (n Names) WithDefaults() Names {
+	if n.Prefix == "" {
+		n.Prefix = DefaultPrefix
+	}
+	if n.Queue == "" {
+		n.Queue = DefaultQueue
+	}
+	return n
+}
+
+// Validate reports a queue name BullMQ cannot use (one holding ':', which
+// separates the parts of its keys).
+func (n Names) Validate() error {
+	n = n.WithDefaults()
+	if strings.Contains(n.Queue, ":") {
+		return fmt.Errorf("queue name %q must not contain ':'", n.Queue)
+	}
+	if strings.TrimSpace(n.Prefix) == "" {
+		return errors.New("queue prefix must not be blank")
+	}
+	return nil
+}
+
+// Tasks returns the name of the task queue.
+func (n Names) Tasks() string { return n.WithDefaults().Queue }
+
+// Results returns the name of the results queue: the task queue's name
+// followed by "-results".
+func (n Names) Results() string { return n.WithDefaults().Queue + resultsSuffix }
+
+// CancelChannel returns the Redis Pub/Sub channel on which the orchestrator
+// publishes cancel requests for running tasks, "<prefix>:<queue>:cancel".
+// Each message is the id of a cancelled task (its job id); workers
+// subscribe and stop the task if they run it.
+func (n Names) CancelChannel() string {
+	n = n.WithDefaults()
+	return n.Prefix + ":" + n.Queue + cancelSuffix
+}
