@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -14,9 +17,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/agentorch/orchestrator/bullmq"
+	"github.com/agentorch/orchestrator/internal/executor"
 	"github.com/agentorch/orchestrator/internal/sandbox"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
 	"github.com/agentorch/orchestrator/internal/testenv"
+	"github.com/agentorch/orchestrator/internal/testenv/fakeanthropic"
 )
 
 // processesWith returns the pids of the processes whose command line
@@ -114,4 +120,69 @@ func TestResultAndHealthNameTheProtections(t *testing.T) {
 	if !strings.Contains(string(body), `"sandbox":{"mode":"strict","applied":["userns"`) {
 		t.Errorf("/health = %s", body)
 	}
+}
+
+// TestClaudeCLIFixesBugSandboxed: a task with buggy code, run by the real
+// Claude Code CLI (`make claude-deps`) against the scripted fake API in a
+// strict sandbox, comes back completed with the fix in its diff and every
+// protection listed.
+func TestClaudeCLIFixesBugSandboxed(t *testing.T) {
+	bin := testenv.ClaudeBin(t)
+	const answer = "Fixed: add now returns a + b."
+	srv := fakeanthropic.Start(t, fakeanthropic.Options{
+		Script: fakeanthropic.FixFile("main.py", "return a - b", "return a + b", answer),
+	})
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := testenv.RedisClient(t)
+	queue := testenv.UniqueName(t, "tasks")
+	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
+	env := append(testenv.ClaudeEnv(t, srv.URL), "QUEUE_NAME="+queue, "WORKER_EXECUTOR=claude", "CLAUDE_BIN="+bin,
+		"WORKER_SANDBOX=strict", "WORKER_AGENT_PORTS="+u.Port(), "WORKER_AGENT_ENV=DISABLE_*",
+		"REDIS_PASSWORD=must-not-leak")
+	startWorker(t, env...)
+
+	id := uuid.NewString()
+	data := taskqueue.Job{TaskID: id, Code: "def add(a, b):\n    return a - b\n", Prompt: "Fix the bug in add.", Timeout: 120_000}
+	if _, err := tasks.Add(context.Background(), taskqueue.JobName, data, &bullmq.JobOptions{JobID: id}); err != nil {
+		t.Fatal(err)
+	}
+	res := resultWithin(t, results, id, 3*time.Minute)
+	if res.Status != taskqueue.ResultCompleted {
+		msg := ""
+		if res.ErrorMessage != nil {
+			msg = *res.ErrorMessage
+		}
+		t.Fatalf("status %s: %s", res.Status, msg)
+	}
+	var cr executor.ClaudeResult
+	if err := json.Unmarshal(res.Result, &cr); err != nil {
+		t.Fatalf("result %s: %v", res.Result, err)
+	}
+	if !strings.Contains(cr.Diff, "-    return a - b\n+    return a + b\n") || cr.Answer != answer {
+		t.Errorf("result = %s", res.Result)
+	}
+	for _, p := range []sandbox.Protection{sandbox.ProtectionEnv, sandbox.ProtectionUserNS, sandbox.ProtectionPIDNS, sandbox.ProtectionMountNS,
+		sandbox.ProtectionLandlockFS, sandbox.ProtectionLandlockNet, sandbox.ProtectionLandlockScope, sandbox.ProtectionSeccomp} {
+		if !slices.Contains(res.Sandbox, string(p)) {
+			t.Errorf("result sandbox %v lacks %s", res.Sandbox, p)
+		}
+	}
+	if n := len(srv.ScriptRequests()); n != 3 {
+		t.Errorf("%d scripted requests, want 3", n)
+	}
+}
+
+// resultWithin waits up to within for the first result of taskID.
+func resultWithin(t *testing.T, results *bullmq.Queue, taskID string, within time.Duration) taskqueue.Result {
+	t.Helper()
+	var res taskqueue.Result
+	waitFor(t, "result of "+taskID, within, func() bool { return getJob(t, results, taskqueue.ResultJobID(taskID, 0)) != nil })
+	if err := json.Unmarshal(getJob(t, results, taskqueue.ResultJobID(taskID, 0)).Data, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
