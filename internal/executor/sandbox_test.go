@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -537,5 +538,28 @@ func TestClaudeInSandbox(t *testing.T) {
 		if !found {
 			t.Errorf("protections %v lack %s", out.Sandbox, p)
 		}
+	}
+}
+
+// TestSandboxForkBombIsBounded: a real fork bomb stays under the pids
+// limit, and the timeout ends all of it. Run only with the limit in force:
+// without it, it would take the machine down.
+func TestSandboxForkBombIsBounded(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{MaxTasks: 64, KillGrace: 300 * time.Millisecond})
+	rep, _ := sb.Probe(context.Background())
+	if !slices.Contains(rep.Applied, sandbox.ProtectionPIDsLimit) || !slices.Contains(rep.Applied, sandbox.ProtectionPIDNS) {
+		t.Fatalf("no pids limit or PID namespace here (%s): refusing to run a fork bomb", rep)
+	}
+	marker := "bomb" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	t.Cleanup(func() { killAll(processesWith(marker)) })
+	script := marker + `() { ` + marker + ` | ` + marker + ` & }; ` + marker + `; sleep 60`
+	c := newCommand(t, ProcessOptions{Sandbox: sb}, "sh", "-c", "cat >/dev/null; "+script)
+	_, err := c.Run(context.Background(), Input{TaskID: "t-bomb", Timeout: 3 * time.Second})
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %v, want the timeout", err)
+	}
+	if left := processesWith(marker); len(left) > 0 {
+		t.Fatalf("%d bomb processes outlived the run", len(left))
 	}
 }
