@@ -403,7 +403,7 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 						string(r.body) == string(reqs[0].body))
 				}
 			}
-			var msg dispatch.WebhookMessage
+			var msg task.Notification
 			if err := json.Unmarshal(reqs[2].body, &msg); err != nil {
 				t.Fatal(err)
 			}
@@ -443,7 +443,7 @@ func TestWebhookGlobalTargetAndFailure(t *testing.T) {
 	if len(reqs) != 3 {
 		t.Fatalf("receiver got %d requests, want 3", len(reqs))
 	}
-	var msg dispatch.WebhookMessage
+	var msg task.Notification
 	if err := json.Unmarshal(reqs[0].body, &msg); err != nil || msg.Type != "task.cancelled" || !sameJSON(msg.Data.Result, `null`) {
 		t.Fatalf("notification %s (%v)", reqs[0].body, err)
 	}

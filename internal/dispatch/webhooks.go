@@ -115,31 +115,6 @@ func (o *WebhookOptions) fill() error {
 	return nil
 }
 
-// WebhookMessage is the body of a webhook notification (Standard Webhooks'
-// recommended shape: type, timestamp, data).
-type WebhookMessage struct {
-	// Type is "task.<status>": task.completed, task.failed or
-	// task.cancelled.
-	Type string `json:"type"`
-	// Timestamp is when the task reached its final status.
-	Timestamp time.Time `json:"timestamp"`
-	// Data is the task's summary.
-	Data WebhookTask `json:"data"`
-}
-
-// WebhookTask is the summary of a finished task in a notification.
-type WebhookTask struct {
-	ID            uuid.UUID       `json:"id"`
-	Status        task.Status     `json:"status"`
-	Result        json.RawMessage `json:"result"`       // null unless completed
-	ErrorMessage  *string         `json:"errorMessage"` // null when completed
-	Attempts      int             `json:"attempts"`
-	ExecutionTime *int64          `json:"executionTime"`
-	Metadata      json.RawMessage `json:"metadata"`
-	Retries       int             `json:"retries"`
-	CompletedAt   *time.Time      `json:"completedAt"`
-}
-
 // webhookJob is the data of a delivery job.
 type webhookJob struct {
 	TaskID string          `json:"taskId"`
@@ -152,22 +127,6 @@ type webhookJob struct {
 // notification of run run of a task that reached status.
 func WebhookJobID(id uuid.UUID, run int, status task.Status) string {
 	return id.String() + "-webhook-" + strconv.Itoa(run) + "-" + string(status)
-}
-
-// webhookMessage returns the notification of a finished task.
-func webhookMessage(t *task.Task) ([]byte, error) {
-	at := t.UpdatedAt
-	if t.CompletedAt != nil {
-		at = *t.CompletedAt
-	}
-	d := WebhookTask{ID: t.ID, Status: t.Status, Attempts: t.Attempts, ExecutionTime: t.ExecutionTime,
-		Metadata: t.Metadata, Retries: t.Retries, CompletedAt: t.CompletedAt}
-	if t.Status == task.StatusCompleted {
-		d.Result = t.Result
-	} else {
-		d.ErrorMessage = t.ErrorMessage
-	}
-	return json.Marshal(WebhookMessage{Type: "task." + string(t.Status), Timestamp: at.UTC(), Data: d})
 }
 
 // WebhookRelay queues the due webhook deliveries: each sweep lists the
@@ -257,7 +216,7 @@ func (r *WebhookRelay) relay(ctx context.Context, t *task.Task) error {
 		r.log.WarnContext(ctx, "webhook has no target", "task_id", t.ID)
 		return nil
 	}
-	body, err := webhookMessage(t)
+	body, err := json.Marshal(task.NotificationOf(t))
 	if err != nil {
 		return fmt.Errorf("webhook message of task %s: %w", t.ID, err)
 	}

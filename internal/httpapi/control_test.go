@@ -314,6 +314,7 @@ func TestCallbackURL(t *testing.T) {
 func TestControlOpenAPI(t *testing.T) {
 	c := serve(t, openStore(t, "sqlite"), httpapi.Options{})
 	var doc struct {
+		Webhooks   map[string]map[string]json.RawMessage `json:"webhooks"`
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas map[string]struct {
@@ -340,6 +341,13 @@ func TestControlOpenAPI(t *testing.T) {
 		if _, ok := doc.Components.Schemas["Task"].Properties[f]; !ok {
 			t.Errorf("Task lacks %s", f)
 		}
+	}
+	if post := string(doc.Webhooks["taskFinished"]["post"]); !strings.Contains(post, "webhook-signature") ||
+		!strings.Contains(post, "#/components/schemas/Notification") {
+		t.Errorf("webhooks.taskFinished.post = %s", post)
+	}
+	if _, ok := doc.Components.Schemas["NotificationTask"].Properties["errorMessage"]; !ok {
+		t.Error("no NotificationTask schema")
 	}
 	if _, ok := doc.Components.Schemas["WebhookDelivery"]; !ok {
 		t.Error("no WebhookDelivery schema")

@@ -195,6 +195,7 @@ func (s *Server) registerTasks() {
 		Errors:   []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusConflict, http.StatusServiceUnavailable},
 	}, s.retryTask)
 	s.describeMetadata()
+	s.describeWebhook()
 }
 
 // describeMetadata documents the metadata fields as JSON objects (huma
