@@ -28,7 +28,9 @@ func (o *orchestrator) getTrust(id string) trustTask {
 }
 
 // poisonAgent is the command of the Go worker in the trust tests.
-func poisonAgent() string { return filepath.Join(repoRoot(), "test", "e2e", "testdata", "poison_agent.sh") }
+func poisonAgent() string {
+	return filepath.Join(repoRoot(), "test", "e2e", "testdata", "poison_agent.sh")
+}
 
 // TestPoisonSuite: on PostgreSQL and SQLite, with the real orchestrator and
 // bin/worker (command executor), agents that write NUL on stderr and
