@@ -200,7 +200,10 @@ func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 				break
 			}
 			l.o.Metrics.event(se.ev.Type, EventError)
-			if permanent(err) || (!dependencyDown(ctx, l.svc, err) && tries+1 >= maxItemTries) {
+			if !permanent(err) && !dependencyDown(ctx, l.svc, err) {
+				tries++ // counted only while Redis and the database answer
+			}
+			if permanent(err) || tries >= maxItemTries {
 				reason := DeadPersistent
 				if permanent(err) {
 					reason = DeadInvalidData
@@ -211,9 +214,6 @@ func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 				l.marks.done(se.seq)
 				b.reset()
 				break
-			}
-			if !dependencyDown(ctx, l.svc, err) {
-				tries++
 			}
 			wait := b.fail()
 			l.log.WarnContext(ctx, "apply event failed, will retry", "event", se.ev.Type, "job_id", se.ev.JobID,
