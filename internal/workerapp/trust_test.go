@@ -199,3 +199,39 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, label string) flo
 	}
 	return 0
 }
+
+// TestJobSurvivesTwoRollingRestarts: with the default WORKER_MAX_STALLED, a
+// job that already stalled twice (two workers stopped under it, as two
+// rolling restarts do) and stalls a third time is still run, not failed as
+// "stalled more than allowable limit" (BullMQ's default allows one).
+func TestJobSurvivesTwoRollingRestarts(t *testing.T) {
+	client := testenv.RedisClient(t)
+	cfg := testConfig(t)
+	ctx := context.Background()
+	tasks := newQueue(t, client, cfg.Names.Tasks())
+	results := newQueue(t, client, cfg.Names.Results())
+	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 1})
+	// The job as a stopped worker leaves it: active, no lock, a suspect of
+	// the next stalled check, already stalled twice.
+	base := cfg.Names.Prefix + ":" + cfg.Names.Tasks() + ":"
+	if err := client.LRem(ctx, base+"wait", 0, id).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		client.LPush(ctx, base+"active", id).Err(),
+		client.SAdd(ctx, base+"stalled", id).Err(),
+		client.HSet(ctx, base+id, "stc", "2", "ats", "2").Err(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec := &funcExecutor{fn: func(context.Context, executor.Input) (executor.Output, error) {
+		return executor.Output{Result: json.RawMessage(`"ran"`)}, nil
+	}}
+	startApp(t, client, cfg, exec)
+	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 15*time.Second)
+	if res.Status != taskqueue.ResultCompleted || string(res.Result) != `"ran"` {
+		t.Errorf("result after a third stall = %+v, want completed", res)
+	}
+}
