@@ -22,6 +22,8 @@ const (
 // which validates it.
 type Worker struct {
 	Shared
+	// Sandbox holds WORKER_SANDBOX and WORKER_AGENT_*.
+	Sandbox
 
 	// Executor is WORKER_EXECUTOR: claude (default), anthropic, command, or
 	// noop (no work at all; for benchmarks).
@@ -83,6 +85,12 @@ type Worker struct {
 	HTTPAddr string `env:"WORKER_HTTP_ADDR"`
 }
 
+// UsesSandbox reports whether the executor starts programs, which then run
+// in the agent sandbox.
+func (c Worker) UsesSandbox() bool {
+	return c.Executor == ExecutorClaude || c.Executor == ExecutorCommand
+}
+
 // LoadWorker reads the worker's configuration from environ (a variable
 // name → value map), applies the defaults and validates the result. The
 // error names every variable that is wrong.
@@ -139,6 +147,7 @@ func (c Worker) Validate() error {
 	}
 	p.atLeast("WORKER_CONCURRENCY", c.Concurrency, 1)
 	p.atLeast("WORKER_MAX_STALLED", c.MaxStalled, 1)
+	c.Sandbox.validateSandbox(&p)
 	if c.KillGrace < 0 {
 		p.add("WORKER_KILL_GRACE", "must be ≥ 0, got %s", c.KillGrace)
 	}
