@@ -4,7 +4,7 @@ BIN       := bin
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build run test test-go interop-deps vet fmt bench clean
+.PHONY: all build run test test-go node-deps interop-deps vet fmt bench clean
 
 all: build
 
@@ -17,9 +17,12 @@ build:
 run:
 	./scripts/run.sh
 
-## interop-deps: install the official Node BullMQ packages used by the interop tests
-interop-deps:
-	cd test/interop && npm ci --no-audit --no-fund
+## node-deps: install the pinned official BullMQ packages of the Node driver (test/node)
+node-deps:
+	cd test/node && npm ci --no-audit --no-fund
+
+## interop-deps: what the interop and e2e tests need from npm (the Node driver's packages)
+interop-deps: node-deps
 
 ## test: every test of the repository (needs Redis and PostgreSQL, see README)
 test: interop-deps vet test-go

@@ -15,7 +15,7 @@ import (
 // and skips it otherwise, saying to run `make node-deps`.
 func NodeDir(tb testing.TB) string {
 	tb.Helper()
-	dir := filepath.Join(repoRoot(), "test", "node")
+	dir := filepath.Join(RepoRoot(), "test", "node")
 	if _, err := exec.LookPath("node"); err != nil {
 		Unavailable(tb, "node not found in PATH; install Node.js 20+ and run `make node-deps`")
 	}
@@ -27,8 +27,10 @@ func NodeDir(tb testing.TB) string {
 	return dir
 }
 
-// repoRoot is the root of the repository, two levels above this file.
-func repoRoot() string {
+// RepoRoot returns the root directory of the repository (of its source
+// tree, where the tests run), for tests that build a command or run a
+// script of the repository.
+func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }

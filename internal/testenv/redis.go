@@ -52,6 +52,17 @@ func QueueName(tb testing.TB, base string) string {
 	return bullmqtest.QueueName(tb, base)
 }
 
+// TaskQueue returns a unique name for a task queue of the orchestrator
+// (UniqueName) and deletes at cleanup, from the shared Redis, every key of
+// that queue and of its results queue "<name>-results" under the prefix
+// "bull", including those made by processes the test starts.
+func TaskQueue(tb testing.TB, base string) string {
+	tb.Helper()
+	name := bullmqtest.QueueName(tb, base)
+	bullmqtest.CleanKeys(tb, "bull:"+name+"-results:*")
+	return name
+}
+
 // CleanRedisKeys is bullmqtest.CleanKeys: it deletes, at the test's cleanup,
 // every key of the shared Redis that matches one of patterns (SCAN MATCH
 // syntax). It is best effort: without a reachable Redis it does nothing.

@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/testenv"
@@ -16,12 +16,11 @@ import (
 // TestBadResultsDoNotStopTheConsumer: malformed result jobs fail with a
 // clear reason, and a good result posted after them is applied.
 func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
-	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
-	defer client.Close()
+	client := testenv.RedisClient(t)
 	results, err := bullmq.NewQueue(client, queue+"-results", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -60,20 +59,16 @@ func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
 		t.Errorf("task result = %s, want \"fine\"", got.Result)
 	}
 	for i, id := range ids {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("bad result %d to fail", i), func() error {
 			st, err := results.GetJobState(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st == bullmq.StateFailed {
-				break
+			if st != bullmq.StateFailed {
+				return fmt.Errorf("in state %s, want failed", st)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("bad result %d in state %s, want failed", i, st)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		j, err := results.GetJob(ctx, id)
 		if err != nil {
 			t.Fatal(err)
