@@ -3,8 +3,11 @@ GO        ?= go
 BIN       := bin
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 25m
+# golangci-lint, pinned in tools/go.mod (a module of its own, so that the
+# linter's dependencies stay out of go.mod); built on first use.
+LINT      := $(GO) tool -modfile=tools/go.mod golangci-lint
 
-.PHONY: all build run test test-go node-deps interop-deps vet fmt bench clean
+.PHONY: all build run test test-go node-deps interop-deps vet lint fmt bench clean
 
 all: build
 
@@ -24,14 +27,18 @@ node-deps:
 ## interop-deps: what the interop and e2e tests need from npm (the Node driver's packages)
 interop-deps: node-deps
 
-## test: every test of the repository (needs Redis and PostgreSQL, see README)
-test: interop-deps vet test-go
+## test: every test of the repository, after vet and lint (needs Redis and PostgreSQL, see README)
+test: interop-deps vet lint test-go
 
 test-go:
 	$(GO) test -count=1 -race -timeout $(TEST_TIMEOUT) ./...
 
 vet:
 	$(GO) vet ./...
+
+## lint: golangci-lint with .golangci.yml: the layering rules (depguard), staticcheck, errcheck, gofmt…
+lint:
+	$(LINT) run ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

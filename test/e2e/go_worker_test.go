@@ -71,7 +71,7 @@ func TestGoWorkerEndToEnd(t *testing.T) {
 	if code, err := o.do("POST", "/tasks/"+slow+"/cancel", nil, &cancelled); err != nil || code != 200 {
 		t.Fatalf("cancel running task: %d %v", code, err)
 	}
-	tk := o.waitFor(slow, "got its late result", 20*time.Second, func(tk apiTask) bool { return tk.ErrorMessage != nil })
+	tk := o.waitFor(slow, "to get its late result", 20*time.Second, func(tk apiTask) bool { return tk.ErrorMessage != nil })
 	if tk.Status != "cancelled" {
 		t.Errorf("cancelled task = %s, want status cancelled", tk.String())
 	}

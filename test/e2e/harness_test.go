@@ -239,7 +239,8 @@ func (o *orchestrator) get(id string) (apiTask, error) {
 	return tk, err
 }
 
-// waitFor polls the task until ok accepts it.
+// waitFor polls the task until ok accepts it; what completes "task <id> …"
+// in the failure message ("to finish").
 func (o *orchestrator) waitFor(id, what string, timeout time.Duration, ok func(apiTask) bool) apiTask {
 	o.t.Helper()
 	var tk apiTask
@@ -258,7 +259,7 @@ func (o *orchestrator) waitFor(id, what string, timeout time.Duration, ok func(a
 
 func (o *orchestrator) waitStatus(id, status string, timeout time.Duration) apiTask {
 	o.t.Helper()
-	return o.waitFor(id, "became "+status, timeout, func(tk apiTask) bool { return tk.Status == status })
+	return o.waitFor(id, "to become "+status, timeout, func(tk apiTask) bool { return tk.Status == status })
 }
 
 // waitTerminal waits until every task is completed, failed or cancelled
@@ -267,7 +268,7 @@ func (o *orchestrator) waitTerminal(ids []string, timeout time.Duration) map[str
 	o.t.Helper()
 	out := map[string]apiTask{}
 	for _, id := range ids {
-		out[id] = o.waitFor(id, "finished", timeout, func(tk apiTask) bool {
+		out[id] = o.waitFor(id, "to finish", timeout, func(tk apiTask) bool {
 			return tk.Status == "completed" || tk.Status == "failed" || tk.Status == "cancelled"
 		})
 	}
