@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // missingEnv is a queue holding, besides real jobs, ids whose job hash is
@@ -236,7 +238,7 @@ func TestWorkerNeverRunsIDsWithoutJobHash(t *testing.T) {
 		missing = append(missing, id)
 		mu.Unlock()
 	}})
-	waitFor(t, 20*time.Second, "all jobs and ghosts handled", func() bool {
+	bullmqtest.WaitFor(t, 20*time.Second, "all jobs and ghosts handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return runs.Load() == n && len(missing) == len(ghosts)

@@ -105,25 +105,23 @@ func start(tb testing.TB, dir string, vars ...string) *process {
 			<-p.done
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(tb, 30*time.Second, "the orchestrator to be healthy", func() error {
 		select {
 		case <-p.done:
 			tb.Fatalf("orchestrator exited early: %v\n%s", p.err, p.stderr)
 		default:
 		}
 		resp, err := http.Get(p.base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, p.stderr)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("orchestrator not healthy after 30s (last error %v)\n%s", err, p.stderr)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET /health: %s\n%s", resp.Status, p.stderr)
 		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
+	return p
 }
 
 // stop sends SIGTERM and returns the exit error.
@@ -238,7 +236,7 @@ func TestBinaryFinishesInFlight(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, p.stderr, `"msg":"shutting down"`)
+	waitLog(t, p.stderr, `"msg":"shutting down"`)
 	if _, err := io.WriteString(conn, body[10:]); err != nil {
 		t.Fatal(err)
 	}
@@ -267,8 +265,7 @@ func waitConsumed(tb testing.TB, conn net.Conn) {
 	tb.Helper()
 	// The server's socket: local port = our remote port, remote port = our local port.
 	want := fmt.Sprintf(":%04X :%04X", conn.RemoteAddr().(*net.TCPAddr).Port, conn.LocalAddr().(*net.TCPAddr).Port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(tb, 10*time.Second, "the server to read the request", func() error {
 		var table []byte
 		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 			data, _ := os.ReadFile(f)
@@ -288,26 +285,23 @@ func waitConsumed(tb testing.TB, conn net.Conn) {
 				continue
 			}
 			if _, rx, _ := strings.Cut(f[4], ":"); strings.Trim(rx, "0") == "" {
-				return
+				return nil
 			}
+			return fmt.Errorf("receive queue %s", f[4])
 		}
-		if time.Now().After(deadline) {
-			tb.Fatal("the server never read the request")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New("server socket not found")
+	})
 }
 
-// waitFor polls the log until it contains s.
-func waitFor(tb testing.TB, log *testenv.Buffer, s string) {
+// waitLog polls the log until it contains s.
+func waitLog(tb testing.TB, log *testenv.Buffer, s string) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(log.String(), s) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("log never said %s:\n%s", s, log)
+	testenv.Eventually(tb, 10*time.Second, "the log to say "+s, func() error {
+		if !strings.Contains(log.String(), s) {
+			return fmt.Errorf("log so far:\n%s", log)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestBinaryInvalidConfig(t *testing.T) {

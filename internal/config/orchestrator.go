@@ -137,7 +137,7 @@ func LoadOrchestrator(environ map[string]string) (Orchestrator, error) {
 // error names each variable whose value is wrong.
 func (c *Orchestrator) Validate() error {
 	var p problems
-	c.Shared.validate(&p)
+	c.validateShared(&p)
 	if c.Port < 1 || c.Port > 65535 {
 		p.add("PORT", "must be between 1 and 65535, got %d", c.Port)
 	}

@@ -46,7 +46,7 @@ func (s *Shared) fill() {
 }
 
 // validate records every shared variable that is wrong.
-func (s Shared) validate(p *problems) {
+func (s Shared) validateShared(p *problems) {
 	if s.RedisURL == "" {
 		if s.RedisHost == "" {
 			p.add("REDIS_HOST", "must not be empty")

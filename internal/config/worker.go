@@ -117,7 +117,7 @@ func LoadWorker(environ map[string]string) (Worker, error) {
 // value is wrong.
 func (c Worker) Validate() error {
 	var p problems
-	c.Shared.validate(&p)
+	c.validateShared(&p)
 	switch c.Executor {
 	case ExecutorClaude, ExecutorAnthropic, ExecutorNoop:
 	case ExecutorCommand:
@@ -147,7 +147,7 @@ func (c Worker) Validate() error {
 	}
 	p.atLeast("WORKER_CONCURRENCY", c.Concurrency, 1)
 	p.atLeast("WORKER_MAX_STALLED", c.MaxStalled, 1)
-	c.Sandbox.validateSandbox(&p)
+	c.validateSandbox(&p)
 	if c.KillGrace < 0 {
 		p.add("WORKER_KILL_GRACE", "must be ≥ 0, got %s", c.KillGrace)
 	}

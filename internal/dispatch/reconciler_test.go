@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // TestReconciler brings tasks in line with jobs whose events were never
@@ -117,17 +119,14 @@ func TestReconciler(t *testing.T) {
 
 func waitJobState(t *testing.T, e *env, id string, want bullmq.JobState) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var st bullmq.JobState
-	for time.Now().Before(deadline) {
-		var err error
-		if st, err = e.tasks.GetJobState(e.ctx, id); err != nil {
+	testenv.Eventually(t, 15*time.Second, fmt.Sprintf("job %s to be %s", id, want), func() error {
+		st, err := e.tasks.GetJobState(e.ctx, id)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if st == want {
-			return
+		if st != want {
+			return fmt.Errorf("state %s", st)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("job %s state %s, want %s", id, st, want)
+		return nil
+	})
 }

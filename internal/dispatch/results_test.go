@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 func TestResultConsumer(t *testing.T) {
@@ -67,21 +69,19 @@ func TestResultConsumer(t *testing.T) {
 // completed+failed = n.
 func waitQueueSettled(t *testing.T, e *env, q *bullmq.Queue, n int64) map[bullmq.JobState]int64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var c map[bullmq.JobState]int64
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 20*time.Second, "queue "+q.Name()+" to settle", func() error {
 		var err error
 		c, err = q.GetJobCounts(e.ctx, bullmq.StateWaiting, bullmq.StateActive, bullmq.StateDelayed, bullmq.StateCompleted, bullmq.StateFailed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c[bullmq.StateWaiting]+c[bullmq.StateActive]+c[bullmq.StateDelayed] == 0 && c[bullmq.StateCompleted]+c[bullmq.StateFailed] >= n {
-			return c
+		if c[bullmq.StateWaiting]+c[bullmq.StateActive]+c[bullmq.StateDelayed] != 0 || c[bullmq.StateCompleted]+c[bullmq.StateFailed] < n {
+			return fmt.Errorf("counts %v", c)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("queue %s not settled: %v", q.Name(), c)
-	return nil
+		return nil
+	})
+	return c
 }
 
 // TestResultConsumerRejectsMalformed: bad results fail as unrecoverable
@@ -163,13 +163,12 @@ func TestResultConsumerRetriesWhileDatabaseDown(t *testing.T) {
 	for _, tk := range tks {
 		h.post(tk.ID, taskqueue.Result{Status: "completed"})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for fs.calls.Load() < 10 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if fs.calls.Load() < 10 {
-		t.Fatalf("consumer tried %d times while the database was down", fs.calls.Load())
-	}
+	testenv.Eventually(t, 10*time.Second, "10 tries while the database is down", func() error {
+		if n := fs.calls.Load(); n < 10 {
+			return fmt.Errorf("consumer tried %d times", n)
+		}
+		return nil
+	})
 	fs.down.Store(false)
 	for _, tk := range tks {
 		e.waitStatus(tk.ID, task.StatusCompleted)
@@ -197,10 +196,7 @@ func TestResultConsumerShutdownKeepsHeldResults(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- first.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for fs.calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "a try while the database is down", func() bool { return fs.calls.Load() > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("first consumer: %v", err)

@@ -1,6 +1,10 @@
 package testenv
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
+)
 
 // StartRedisArgs is StartRedis with extra redis-server arguments, kept
 // across restarts: for example "--maxmemory-policy", "allkeys-lru", or
@@ -9,5 +13,5 @@ import "testing"
 // use it).
 func StartRedisArgs(tb testing.TB, args ...string) *RedisServer {
 	tb.Helper()
-	return startRedis(tb, args...)
+	return bullmqtest.StartRedis(tb, args...)
 }

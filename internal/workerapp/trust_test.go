@@ -52,7 +52,7 @@ func TestForgedCancelIsIgnored(t *testing.T) {
 	tasks := newQueue(t, client, cfg.Names.Tasks())
 	results := newQueue(t, client, cfg.Names.Results())
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 1})
-	waitFor(t, "task running", 10*time.Second, func() bool { return app.running.count() == 1 })
+	testenv.WaitFor(t, 10*time.Second, "task running", func() bool { return app.running.count() == 1 })
 
 	ctx := context.Background()
 	// Not recorded at all, then recorded two hours ago.
@@ -67,7 +67,7 @@ func TestForgedCancelIsIgnored(t *testing.T) {
 	if err := client.Publish(ctx, cfg.Names.CancelChannel(), id).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two cancels rejected", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "two cancels rejected", func() bool {
 		return metricValue(t, app.registry, "worker_cancel_requests_total", string(cancelRejected)) == 2
 	})
 	if app.running.count() != 1 {
@@ -108,7 +108,7 @@ func TestTimeoutIsNotRetriedByDefault(t *testing.T) {
 				if res.Status != taskqueue.ResultFailed || res.ErrorMessage == nil || !strings.HasPrefix(*res.ErrorMessage, taskqueue.TimeoutReason) {
 					t.Errorf("result = %+v, want failed with %q…", res, taskqueue.TimeoutReason)
 				}
-				waitFor(t, "task job failed", 10*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
+				testenv.WaitFor(t, 10*time.Second, "task job failed", func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
 				job, err := tasks.GetJob(context.Background(), id)
 				if err != nil {
 					t.Fatal(err)
@@ -153,7 +153,7 @@ func TestResultSquattedIDIsRerouted(t *testing.T) {
 		&bullmq.JobOptions{JobID: id}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "task job completed", 10*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
+	testenv.WaitFor(t, 10*time.Second, "task job completed", func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
 	job, err := tasks.GetJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ import (
 // admin client.
 func aclLines(t *testing.T, queue string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "redis-acl.md"))
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "redis-acl.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/testenv"
@@ -17,12 +17,11 @@ import (
 // no worker's run produced, fail with a clear reason; the genuine result
 // of the worker that then runs the task is applied.
 func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
-	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
-	defer client.Close()
+	client := testenv.RedisClient(t)
 	results, err := bullmq.NewQueue(client, queue+"-results", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -77,18 +76,14 @@ func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
 // waitFailed waits until result job id is failed.
 func waitFailed(t *testing.T, ctx context.Context, results *bullmq.Queue, id string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "bad result "+id+" to fail", func() error {
 		st, err := results.GetJobState(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st == bullmq.StateFailed {
-			return
+		if st != bullmq.StateFailed {
+			return fmt.Errorf("in state %s, want failed", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bad result %s in state %s, want failed", id, st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

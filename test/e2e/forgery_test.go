@@ -23,8 +23,8 @@ import (
 // with its worker's genuine answer (posted under another id, the agreed
 // one being squatted by the forged result).
 func TestForgeriesThroughRedis(t *testing.T) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "forge")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "forge")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})

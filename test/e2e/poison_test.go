@@ -29,7 +29,7 @@ func (o *orchestrator) getTrust(id string) trustTask {
 
 // poisonAgent is the command of the Go worker in the trust tests.
 func poisonAgent() string {
-	return filepath.Join(repoRoot(), "test", "e2e", "testdata", "poison_agent.sh")
+	return filepath.Join(testenv.RepoRoot(), "test", "e2e", "testdata", "poison_agent.sh")
 }
 
 // TestPoisonSuite: on PostgreSQL and SQLite, with the real orchestrator and
@@ -46,8 +46,8 @@ func TestPoisonSuite(t *testing.T) {
 }
 
 func testPoisonSuite(t *testing.T, kind string) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "poison")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "poison")
 	db := "sqlite://" + testenv.SQLitePath(t)
 	if kind == "postgres" {
 		db = testenv.PostgresURL(t)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // workerBinary is bin/worker, built once per test binary run.
@@ -21,7 +23,7 @@ var workerBinary = sync.OnceValues(func() (string, error) {
 	}
 	bin := filepath.Join(dir, "worker")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/worker")
-	build.Dir = repoRoot()
+	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", &buildError{out: string(out), err: err}
 	}
@@ -71,7 +73,7 @@ func runGoWorker(t *testing.T, env map[string]string) *goWorker {
 		<-w.done
 		if t.Failed() {
 			b, _ := os.ReadFile(w.logf)
-			t.Logf("worker log (tail):\n%s", tail(b, 40))
+			t.Logf("worker log (tail):\n%s", testenv.Tail(string(b), 6000))
 		}
 	})
 	if addr := env["WORKER_HTTP_ADDR"]; addr != "" {
@@ -85,7 +87,7 @@ func runGoWorker(t *testing.T, env map[string]string) *goWorker {
 			select {
 			case <-w.done:
 				b, _ := os.ReadFile(w.logf)
-				t.Fatalf("worker exited at start:\n%s", tail(b, 40))
+				t.Fatalf("worker exited at start:\n%s", testenv.Tail(string(b), 6000))
 			default:
 			}
 			if time.Now().After(deadline) {
