@@ -3,6 +3,11 @@ GO        ?= go
 BIN       := bin
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 25m
+# The toolchain is the one go.mod names (its toolchain line), downloaded by
+# the go command when the installed one is older. GOTOOLCHAIN=local in the
+# environment would ignore that line and build with the installed Go, so it
+# is overridden here; `make GOTOOLCHAIN=local …` still wins.
+export GOTOOLCHAIN := auto
 
 .PHONY: all build run test test-go interop-deps claude-deps vet fmt bench clean
 
