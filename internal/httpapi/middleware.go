@@ -9,10 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // requestInfo is what the middleware learns about a request while it is
@@ -281,6 +284,24 @@ func (b *limitedBody) drain() {
 		b.drained = true
 		drain(b.w, b.ReadCloser, drainMaxBytes)
 	}
+}
+
+// checkQuery refuses, with a 400 problem located at "query", a request
+// whose query string does not parse (a bad %-escape such as "%zz", a ';'
+// separator): huma would read such parameters as absent and serve the
+// default (e.g. the whole list for ?cursor=%%%garbage).
+func checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				msg := "malformed query string: " + err.Error()
+				writeProblem(w, http.StatusBadRequest, msg,
+					&huma.ErrorDetail{Location: "query", Message: msg, Value: echoed(r.URL.RawQuery)})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // apiKeys checks bearer keys in constant time. The keys are hashed so the

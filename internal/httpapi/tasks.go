@@ -78,7 +78,7 @@ func (s *Server) registerTasks() {
 		Summary:     "List tasks, newest first",
 		Tags:        []string{"tasks"},
 		Security:    s.security,
-		Errors:      []int{http.StatusUnauthorized, http.StatusUnprocessableEntity},
+		Errors:      []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity},
 	}, s.listTasks)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "task-stats",
