@@ -72,6 +72,13 @@ func baseEnv(vars ...string) []string {
 // /health answers 200.
 func start(tb testing.TB, dir string, vars ...string) *process {
 	tb.Helper()
+	return startWant(tb, dir, http.StatusOK, vars...)
+}
+
+// startWant runs the binary in dir with the variables and waits until GET
+// /health answers the status (503: serving, with a dependency down).
+func startWant(tb testing.TB, dir string, health int, vars ...string) *process {
+	tb.Helper()
 	port := testenv.FreePort(tb)
 	p := &process{
 		cmd:    exec.Command(binary(tb)),
@@ -115,12 +122,12 @@ func start(tb testing.TB, dir string, vars ...string) *process {
 		resp, err := http.Get(p.base + "/health")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == health {
 				return p
 			}
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("orchestrator not healthy after 30s (last error %v)\n%s", err, p.stderr)
+			tb.Fatalf("orchestrator /health not %d after 30s (last error %v)\n%s", health, err, p.stderr)
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
@@ -361,4 +368,68 @@ func TestBinaryBadDatabase(t *testing.T) {
 	if !found {
 		t.Errorf("error does not say the store failed:\n%s", out)
 	}
+}
+
+// get sends GET url with the bearer key when not empty and returns the
+// status and body.
+func get(tb testing.TB, url, key string) (int, string) {
+	tb.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestBinaryMetrics: /metrics is on the API port, behind the key when
+// API_KEYS is set; with METRICS_ADDR it is served there without a key,
+// and not on the API port.
+func TestBinaryMetrics(t *testing.T) {
+	db := "DATABASE_URL=sqlite://" + testenv.SQLitePath(t)
+	const want = `orchestrator_tasks{status="pending"}`
+
+	t.Run("api port without keys", func(t *testing.T) {
+		p := start(t, t.TempDir(), db)
+		if code, body := get(t, p.base+"/metrics", ""); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics = %d, lacks %s:\n%.300s", code, want, body)
+		}
+	})
+	t.Run("api port with keys", func(t *testing.T) {
+		p := start(t, t.TempDir(), db, "API_KEYS=secret")
+		if code, _ := get(t, p.base+"/metrics", ""); code != 401 {
+			t.Errorf("GET /metrics without key = %d, want 401", code)
+		}
+		if code, _ := get(t, p.base+"/metrics", "wrong"); code != 401 {
+			t.Errorf("GET /metrics with a wrong key = %d, want 401", code)
+		}
+		if code, body := get(t, p.base+"/metrics", "secret"); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics with key = %d, lacks %s:\n%.300s", code, want, body)
+		}
+	})
+	t.Run("METRICS_ADDR", func(t *testing.T) {
+		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		p := start(t, t.TempDir(), db, "API_KEYS=secret", "METRICS_ADDR="+addr)
+		if code, body := get(t, "http://"+addr+"/metrics", ""); code != 200 || !strings.Contains(body, want) ||
+			!strings.Contains(body, "orchestrator_http_requests_total") {
+			t.Errorf("GET METRICS_ADDR/metrics without key = %d, lacks %s:\n%.300s", code, want, body)
+		}
+		if code, _ := get(t, "http://"+addr+"/tasks", ""); code != 404 {
+			t.Errorf("GET METRICS_ADDR/tasks = %d, want 404: only /metrics is served there", code)
+		}
+		if code, _ := get(t, p.base+"/metrics", "secret"); code != 404 {
+			t.Errorf("GET /metrics on the API port = %d, want 404", code)
+		}
+		if err := p.stop(t); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
+		}
+	})
 }

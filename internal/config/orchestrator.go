@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,6 +61,17 @@ type Orchestrator struct {
 	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT,
 	// default 15s), > 0.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	// MetricsAddr (METRICS_ADDR), when set, is a host:port (host may be
+	// empty: every interface) where Prometheus /metrics is served alone,
+	// without API key, and not on the API port; its port must differ from
+	// PORT. Defaults to none: /metrics is served on the API port, behind
+	// the API key when API_KEYS is set.
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// MetricsCacheTTL is how long the task and job counts of /metrics are
+	// served from the last read (METRICS_CACHE_TTL, default 5s), > 0: a
+	// scraper however fast costs one task count per interval at most.
+	MetricsCacheTTL time.Duration `env:"METRICS_CACHE_TTL" envDefault:"5s"`
 }
 
 // DefaultSQLitePath is the database file used when DATABASE_URL is empty.
@@ -148,7 +161,28 @@ func (c *Orchestrator) Validate() error {
 	p.positive("RESULT_GRACE", c.ResultGrace)
 	p.atLeast("RESULT_CONCURRENCY", c.ResultConcurrency, 1)
 	p.positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if c.MetricsAddr != "" {
+		if port, err := listenPort(c.MetricsAddr); err != nil {
+			p.add("METRICS_ADDR", "%v", err)
+		} else if port == c.Port {
+			p.add("METRICS_ADDR", "port %d is the API port (PORT); unset METRICS_ADDR to serve /metrics there", port)
+		}
+	}
+	p.positive("METRICS_CACHE_TTL", c.MetricsCacheTTL)
 	return p.err()
+}
+
+// listenPort checks a host:port listen address and returns its port.
+func listenPort(addr string) (int, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("must be host:port or :port, got %q", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("port must be between 1 and 65535, got %q", port)
+	}
+	return n, nil
 }
 
 // Addr returns the HTTP listen address, ":PORT".
