@@ -45,6 +45,9 @@ type Result struct {
 	ErrorMessage *string `json:"errorMessage"`
 	// ExecutionTime is the run's duration in milliseconds.
 	ExecutionTime *int64 `json:"executionTime"`
+	// Usage is the run's tokens and cost, when the executor reports them;
+	// omitted otherwise.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // ResultJobID returns the id of the result job of attempt attemptsMade (the

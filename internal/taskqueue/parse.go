@@ -35,6 +35,9 @@ func ParseResult(data []byte) (Result, uuid.UUID, error) {
 	if r.ExecutionTime != nil && *r.ExecutionTime < 0 {
 		return r, uuid.Nil, fmt.Errorf("result executionTime must not be negative, got %d", *r.ExecutionTime)
 	}
+	if u := r.Usage; u != nil && (u.InputTokens < 0 || u.OutputTokens < 0 || (u.CostUSD != nil && *u.CostUSD < 0)) {
+		return r, uuid.Nil, fmt.Errorf("result usage must not be negative, got %+v", *u)
+	}
 	if bytes.Equal(bytes.TrimSpace(r.Result), []byte("null")) {
 		r.Result = nil
 	}

@@ -82,6 +82,7 @@ func TestParseResultRejects(t *testing.T) {
 		{`{"taskId":"x","status":"completed"}`, "not a task id"},
 		{`{"taskId":"` + id + `","status":"done"}`, "status must be"},
 		{`{"taskId":"` + id + `","status":"failed","executionTime":-1}`, "negative"},
+		{`{"taskId":"` + id + `","status":"completed","usage":{"inputTokens":-5}}`, "usage must not be negative"},
 	} {
 		if _, _, err := taskqueue.ParseResult([]byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseResult(%s) = %v, want an error about %q", tc.data, err, tc.want)
@@ -115,5 +116,17 @@ func TestJobAndReturnValueRoundTrip(t *testing.T) {
 	}
 	if _, ok := taskqueue.ParseReturnValue([]byte(`{"answer":1}`)); ok {
 		t.Error("a foreign return value parses as ours")
+	}
+}
+
+func TestResultUsageAndProgress(t *testing.T) {
+	id := uuid.NewString()
+	r, _, err := taskqueue.ParseResult([]byte(`{"taskId":"` + id + `","status":"completed","usage":{"inputTokens":10,"outputTokens":2,"costUsd":0.5}}`))
+	if err != nil || r.Usage == nil || r.Usage.InputTokens != 10 || r.Usage.OutputTokens != 2 || *r.Usage.CostUSD != 0.5 {
+		t.Fatalf("usage: %+v, %v", r.Usage, err)
+	}
+	b, _ := json.Marshal(taskqueue.Progress{Turns: 2, ToolCalls: 1, InputTokens: 5, OutputTokens: 6, CostUSD: 0.25, LastTool: "Bash", Logs: 7})
+	if string(b) != `{"turns":2,"toolCalls":1,"inputTokens":5,"outputTokens":6,"costUsd":0.25,"lastTool":"Bash","logs":7}` {
+		t.Errorf("progress = %s", b)
 	}
 }

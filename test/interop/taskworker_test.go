@@ -464,7 +464,7 @@ func (w *taskWorker) taskStarts() []string {
 	var ids []string
 	for _, r := range w.logs {
 		if r["msg"] == "task started" {
-			id, _ := r["jobId"].(string)
+			id, _ := r["job_id"].(string)
 			ids = append(ids, id)
 		}
 	}
