@@ -26,6 +26,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/config"
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/httpapi"
+	"github.com/agentorch/orchestrator/internal/redact"
 	"github.com/agentorch/orchestrator/internal/redisconn"
 	"github.com/agentorch/orchestrator/internal/store/postgres"
 	"github.com/agentorch/orchestrator/internal/store/sqlite"
@@ -161,7 +162,8 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		go func() { metricsServed <- metricsSrv.Serve(mln) }()
 	}
 	logger.Info("orchestrator listening", "addr", ln.Addr().String(), "version", version,
-		"api_keys", len(cfg.APIKeys) > 0, "metrics_addr", cfg.MetricsAddr)
+		"api_keys", len(cfg.APIKeys) > 0, "metrics_addr", cfg.MetricsAddr,
+		"redis", cfg.Redis().Redacted(), "database", cfg.DatabaseRedacted())
 
 	// The loops outlive the HTTP server at shutdown, so that requests in
 	// flight can still enqueue; they stop right after it.
@@ -238,16 +240,16 @@ func openStore(ctx context.Context, db config.Database, logger *slog.Logger) (ta
 	case config.DriverPostgres:
 		s, err := postgres.Open(ctx, db.DSN, logger)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres store: %w", err)
+			return nil, fmt.Errorf("open postgres store %s: %w", redact.DSN(db.DSN), redact.DSNError(err, db.DSN))
 		}
-		logger.Info("store opened", "driver", db.Driver)
+		logger.Info("store opened", "driver", db.Driver, "database", redact.DSN(db.DSN))
 		return s, nil
 	default:
 		s, err := sqlite.Open(ctx, db.DSN, logger)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite store %s: %w", db.DSN, err)
 		}
-		logger.Info("store opened", "driver", db.Driver, "path", db.DSN)
+		logger.Info("store opened", "driver", db.Driver, "path", redact.DSN(db.DSN))
 		return s, nil
 	}
 }

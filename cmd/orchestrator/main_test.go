@@ -433,3 +433,103 @@ func TestBinaryMetrics(t *testing.T) {
 		}
 	})
 }
+
+// password is the secret the redaction tests put in connection strings;
+// no output of the binary may hold it.
+const password = "S3cretPw"
+
+// TestBinaryRedactsPasswords starts the binary with connection strings
+// holding a password, each failing at a different place (configuration,
+// the URL parsers, the env parser, connecting to PostgreSQL), and checks
+// that the output names the cause and never holds the password.
+func TestBinaryRedactsPasswords(t *testing.T) {
+	free := testenv.FreePort(t) // nothing listens there
+	tests := []struct {
+		name string
+		vars []string
+		want []string // in the output
+	}{
+		{"redis URL, bad db", []string{"REDIS_URL=redis://:" + password + "@127.0.0.1:6379/notanumber"}, []string{"REDIS_URL:"}},
+		{"redis URL, user and password", []string{"REDIS_URL=redis://default:" + password + "@127.0.0.1:6379/x"}, []string{"REDIS_URL:"}},
+		{"redis URL, password in a bad option", []string{"REDIS_URL=rediss://:" + password + "@127.0.0.1:6379/0?dial_timeout=" + password},
+			[]string{"REDIS_URL:", "xxxxx"}},
+		{"redis URL, password with a slash", []string{"REDIS_URL=redis://:Sl4sh/" + password + "@127.0.0.1:6379"}, []string{"REDIS_URL:", "xxxxx"}},
+		{"redis URL, bad escape", []string{"REDIS_URL=redis://:" + password + "%zz@127.0.0.1:6379"}, []string{"REDIS_URL:", "xxxxx"}},
+		{"sentinel URL, password params", []string{"REDIS_URL=redis-sentinel://:" + password + "@127.0.0.1:1,127.0.0.1:2/0?master=m&sentinel_password=" + password},
+			[]string{"REDIS_URL:"}},
+		{"sentinel URL, no master", []string{"REDIS_URL=redis-sentinel://:" + password + "@127.0.0.1:1/0?password=" + password}, []string{"REDIS_URL:"}},
+		{"cluster URL, bad option", []string{"REDIS_URL=redis-cluster://:" + password + "@127.0.0.1:1,127.0.0.1:2?read_timeout=" + password},
+			[]string{"REDIS_URL:", "xxxxx"}},
+		{"password in the wrong variable", []string{"REDIS_PASSWORD=" + password, "PORT=" + password}, []string{"PORT:", "xxxxx"}},
+		{"postgres URL, bad escape", []string{"DATABASE_URL=postgres://u:" + password + "%zz@127.0.0.1/db"}, []string{"DATABASE_URL:", "xxxxx"}},
+		{"postgres key=value", []string{"DATABASE_URL=host=127.0.0.1 password=" + password}, []string{"DATABASE_URL:"}},
+		{"postgres unreachable", []string{fmt.Sprintf("DATABASE_URL=postgres://postgres:%s@127.0.0.1:%d/db?sslmode=disable&connect_timeout=2", password, free)},
+			[]string{"open postgres store", "xxxxx"}},
+		{"postgres password param, bad option", []string{fmt.Sprintf("DATABASE_URL=postgres://postgres@127.0.0.1:%d/db?password=%s&sslmode=bogus", free, password)},
+			[]string{"open postgres store", "xxxxx"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary(t))
+			cmd.Dir = t.TempDir()
+			cmd.Env = baseEnv(append([]string{fmt.Sprintf("PORT=%d", testenv.FreePort(t)), "LOG_LEVEL=debug"}, tt.vars...)...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit %v, want status 1; output:\n%s", err, out)
+			}
+			if strings.Contains(string(out), password) || strings.Contains(string(out), "Sl4sh") {
+				t.Errorf("the output holds the password:\n%s", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("the output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestBinaryRedisSchemes starts the binary with every REDIS_URL scheme the
+// README lists that needs more than one server, pointed at nothing and
+// holding passwords: it serves, accepts tasks (pending until Redis is
+// back), reports Redis unhealthy, stops cleanly, and its output, debug
+// lines of the Redis client included, never holds the password.
+func TestBinaryRedisSchemes(t *testing.T) {
+	a, b := testenv.FreePort(t), testenv.FreePort(t)
+	for name, u := range map[string]string{
+		"sentinel": fmt.Sprintf("redis-sentinel://:%s@127.0.0.1:%d,127.0.0.1:%d/0?master=mymaster&password=%s", password, a, b, password),
+		"cluster":  fmt.Sprintf("redis-cluster://:%s@127.0.0.1:%d,127.0.0.1:%d", password, a, b),
+		"single":   fmt.Sprintf("redis://default:%s@127.0.0.1:%d/0", password, a),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := startWant(t, t.TempDir(), http.StatusServiceUnavailable, "REDIS_URL="+u, "LOG_LEVEL=debug",
+				"DATABASE_URL=sqlite://"+testenv.SQLitePath(t))
+			code, body := get(t, p.base+"/health", "")
+			var h struct {
+				Status   string
+				Database struct{ Connected bool }
+				Redis    *struct{ Connected bool }
+			}
+			if err := json.Unmarshal([]byte(body), &h); err != nil || code != 503 || h.Status != "unhealthy" ||
+				!h.Database.Connected || h.Redis == nil || h.Redis.Connected {
+				t.Errorf("/health = %d %s, want 503 with the database up and Redis down", code, body)
+			}
+			postTask(t, p.base)
+			// Let the loops try Redis and log it before stopping.
+			waitFor(t, p.stderr, "127.0.0.1:"+fmt.Sprint(a))
+			if err := p.stop(t); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
+			}
+			out := p.stderr.String()
+			if strings.Contains(out, password) {
+				t.Errorf("the output holds the password:\n%s", out)
+			}
+			if !strings.Contains(out, `"redis":"`+strings.Replace(u, password, "xxxxx", -1)+`"`) {
+				t.Errorf("the start line does not name Redis with its password masked:\n%s", out)
+			}
+		})
+	}
+}

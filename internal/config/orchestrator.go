@@ -3,11 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/redact"
 )
 
 // Orchestrator is every setting of the orchestrator. Build it with
@@ -101,7 +105,7 @@ func ParseDatabaseURL(u string) (Database, error) {
 		return Database{Driver: DriverSQLite, DSN: DefaultSQLitePath}, nil
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		if _, err := url.Parse(u); err != nil {
-			return Database{}, fmt.Errorf("invalid PostgreSQL URL: %w", redactURLError(err))
+			return Database{}, fmt.Errorf("invalid PostgreSQL URL: %w", redact.URLError(err, u))
 		}
 		return Database{Driver: DriverPostgres, DSN: u}, nil
 	case strings.HasPrefix(u, "sqlite://"):
@@ -124,16 +128,43 @@ func ParseDatabaseURL(u string) (Database, error) {
 // applies the defaults and validates the result. The error names every
 // variable that is wrong.
 func LoadOrchestrator(environ map[string]string) (Orchestrator, error) {
+	// Whatever the error, the secrets it may quote are masked.
+	secrets := Orchestrator{Shared: Shared{RedisURL: environ["REDIS_URL"], RedisPassword: environ["REDIS_PASSWORD"]},
+		DatabaseURL: environ["DATABASE_URL"], APIKeys: strings.Split(environ["API_KEYS"], ",")}.secrets()
 	c, err := load[Orchestrator](environ)
 	if err != nil {
-		return Orchestrator{}, err
+		return Orchestrator{}, secrets.Error(err)
 	}
 	c.fill()
 	c.APIKeys = trimList(c.APIKeys)
 	if err := c.Validate(); err != nil {
-		return Orchestrator{}, err
+		return Orchestrator{}, secrets.Error(err)
 	}
 	return c, nil
+}
+
+// NewLogger returns a logger writing to w in LOG_FORMAT at LOG_LEVEL that
+// masks the passwords of REDIS_URL, REDIS_PASSWORD and DATABASE_URL and
+// the API keys in every line.
+func (c Orchestrator) NewLogger(w io.Writer) *slog.Logger { return c.newLogger(w, c.secrets()) }
+
+// secrets returns the orchestrator's secrets: the shared ones, the
+// passwords of DATABASE_URL, the API keys.
+func (c Orchestrator) secrets() *redact.Secrets {
+	s := c.Shared.secrets()
+	s.AddDSN(c.DatabaseURL)
+	s.Add(trimList(c.APIKeys)...)
+	return s
+}
+
+// DatabaseRedacted returns the database the orchestrator uses, for log
+// lines: DATABASE_URL with its passwords masked, or the default SQLite
+// path.
+func (c Orchestrator) DatabaseRedacted() string {
+	if c.DatabaseURL == "" {
+		return DefaultSQLitePath
+	}
+	return redact.DSN(c.DatabaseURL)
 }
 
 // Validate checks every setting and parses DATABASE_URL into Database; the
@@ -191,13 +222,4 @@ func (c Orchestrator) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 // TaskBackoff returns TASK_BACKOFF_MS as a duration; 0 means no backoff.
 func (c Orchestrator) TaskBackoff() time.Duration {
 	return time.Duration(c.TaskBackoffMs) * time.Millisecond
-}
-
-// redactURLError drops the URL, which may hold a password, from a url.Error.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
