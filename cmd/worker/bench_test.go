@@ -21,24 +21,29 @@ import (
 // all b.N results are on the results queue (worker start-up included, so
 // use a fixed count: -benchtime 2000x). It reports tasks/s and the worker's
 // resident memory at the end (VmRSS) and at its peak (VmHWM), with the noop
-// executor (no work) and the command executor on /bin/cat, at concurrency
+// executor (no work) and the command executor on /bin/cat (sandboxed, the
+// default) and on /bin/true with the agent sandbox off and on
+// (WORKER_SANDBOX=off|auto: the sandbox's cost per task), at concurrency
 // 1, 8 and 32.
 //
 //	go test -run '^$' -bench Worker -benchtime 2000x ./cmd/worker/
+//	go test -run '^$' -bench 'Worker/command-true' -benchtime 1000x ./cmd/worker/
 func BenchmarkWorker(b *testing.B) {
-	for _, ex := range []struct{ name, executor, command string }{
-		{"noop", "noop", ""},
-		{"command-cat", "command", "/bin/cat"},
+	for _, ex := range []struct{ name, executor, command, sandbox string }{
+		{"noop", "noop", "", "auto"},
+		{"command-cat", "command", "/bin/cat", "auto"},
+		{"command-true/sandbox-off", "command", "/bin/true", "off"},
+		{"command-true/sandbox-auto", "command", "/bin/true", "auto"},
 	} {
 		for _, conc := range []int{1, 8, 32} {
 			b.Run(fmt.Sprintf("%s/c%d", ex.name, conc), func(b *testing.B) {
-				benchWorker(b, ex.executor, ex.command, conc)
+				benchWorker(b, ex.executor, ex.command, ex.sandbox, conc)
 			})
 		}
 	}
 }
 
-func benchWorker(b *testing.B, executorKind, command string, concurrency int) {
+func benchWorker(b *testing.B, executorKind, command, sandboxMode string, concurrency int) {
 	client := testenv.RedisClient(b)
 	queue := testenv.UniqueName(b, "bench")
 	tasks, err := bullmq.NewQueue(client, queue, nil)
@@ -65,7 +70,7 @@ func benchWorker(b *testing.B, executorKind, command string, concurrency int) {
 
 	b.ResetTimer()
 	start := time.Now()
-	w := startWorker(b, "QUEUE_NAME="+queue, "WORKER_EXECUTOR="+executorKind, "WORKER_COMMAND="+command,
+	w := startWorker(b, "QUEUE_NAME="+queue, "WORKER_EXECUTOR="+executorKind, "WORKER_COMMAND="+command, "WORKER_SANDBOX="+sandboxMode,
 		"WORKER_CONCURRENCY="+strconv.Itoa(concurrency), "LOG_LEVEL=error", "WORKER_LOCK_DURATION=30s", "WORKER_STALLED_INTERVAL=30s")
 	deadline := start.Add(5 * time.Minute)
 	for {

@@ -6,13 +6,15 @@ import (
 
 	"github.com/agentorch/orchestrator/internal/config"
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 )
 
 // newExecutor builds the executor cfg asks for and checks what can be
 // checked before any task runs: the claude binary and the command's
-// program must exist. Errors name the variable to fix.
-func newExecutor(cfg config.Worker) (executor.Executor, error) {
-	proc := executor.ProcessOptions{KillGrace: cfg.KillGrace, MaxOutput: int64(cfg.MaxOutput)}
+// program must exist. The claude and command executors run their programs
+// in sb (nil: no sandbox). Errors name the variable to fix.
+func newExecutor(cfg config.Worker, sb *sandbox.Sandbox) (executor.Executor, error) {
+	proc := executor.ProcessOptions{KillGrace: cfg.KillGrace, MaxOutput: int64(cfg.MaxOutput), Sandbox: sb, AgentEnv: cfg.AgentEnv}
 	switch cfg.Executor {
 	case config.ExecutorClaude:
 		bin, err := executor.LookClaude(cfg.ClaudeBin)

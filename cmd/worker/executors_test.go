@@ -95,7 +95,7 @@ func TestDemoAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startWorker(t, "QUEUE_NAME="+queue, "WORKER_COMMAND="+script, "DEMO_AGENT_DELAY=0")
+	startWorker(t, "QUEUE_NAME="+queue, "WORKER_COMMAND="+script, "DEMO_AGENT_DELAY=0", "WORKER_AGENT_ENV=DEMO_AGENT_*")
 	id := addTask(t, tasks) // code "a\nb\n", prompt "count"
 	res := result(t, results, id)
 	var got struct {

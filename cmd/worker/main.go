@@ -9,6 +9,10 @@
 // message naming it. SIGTERM or SIGINT shut it down gracefully: it stops
 // taking jobs and lets running tasks finish for up to
 // WORKER_SHUTDOWN_TIMEOUT; a second signal skips the wait.
+//
+// The claude and command executors run their agents in a sandbox
+// (WORKER_SANDBOX, WORKER_AGENT_*; see internal/sandbox): the binary
+// re-executes itself as "worker sandbox-exec …" to start each one.
 package main
 
 import (
@@ -22,10 +26,16 @@ import (
 
 	"github.com/agentorch/orchestrator/internal/config"
 	"github.com/agentorch/orchestrator/internal/redisconn"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 	"github.com/agentorch/orchestrator/internal/workerapp"
 )
 
 func main() {
+	// The agent sandbox's launcher is this binary re-executed: it must
+	// run before anything else, reading no configuration.
+	if sandbox.IsLauncher(os.Args) {
+		sandbox.RunLauncher()
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
@@ -40,7 +50,17 @@ func run() error {
 	log := cfg.NewLogger(os.Stderr)
 	redisconn.RouteInternalLogs(log)
 
-	exec, err := newExecutor(cfg)
+	var sb *sandbox.Sandbox
+	if cfg.UsesSandbox() {
+		if sb, err = sandbox.New(cfg.SandboxOptions(cfg.KillGrace)); err != nil {
+			return fmt.Errorf("configuration: WORKER_SANDBOX: %w", err)
+		}
+		// WORKER_SANDBOX=strict refuses to start without every protection.
+		if _, err := sb.Probe(context.Background()); err != nil {
+			return err
+		}
+	}
+	exec, err := newExecutor(cfg, sb)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -56,7 +76,7 @@ func run() error {
 			DefaultTimeout: cfg.DefaultTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 			LockDuration: cfg.LockDuration, StalledInterval: cfg.StalledInterval, HTTPAddr: cfg.HTTPAddr,
 		},
-		Client: client, Executor: exec, Logger: log,
+		Client: client, Executor: exec, Logger: log, Sandbox: sb,
 	})
 	if err != nil {
 		return err

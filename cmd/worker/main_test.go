@@ -138,7 +138,10 @@ func result(t *testing.T, results *bullmq.Queue, taskID string) taskqueue.Result
 }
 
 // agentScript is a command-executor program that takes about `sleep`
-// seconds and appends one line per run to a log, to count runs.
+// seconds and appends one line per run to a log, to count runs. The log is
+// outside any workspace, so workers running it need WORKER_SANDBOX=off
+// (these tests are about the worker's lifecycle; sandbox_test.go is about
+// the sandbox).
 func agentScript(t *testing.T, sleep string) (argv, runLog string) {
 	t.Helper()
 	runLog = filepath.Join(t.TempDir(), "runs.log")
@@ -165,7 +168,7 @@ func TestSIGKILLMidTaskIsRecovered(t *testing.T) {
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	argv, runLog := agentScript(t, "2")
 
-	a := startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-a", "WORKER_COMMAND="+argv)
+	a := startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-a", "WORKER_COMMAND="+argv, "WORKER_SANDBOX=off")
 	id := addTask(t, tasks)
 	waitFor(t, "worker-a running the task", 15*time.Second, func() bool {
 		j := getJob(t, tasks, id)
@@ -179,7 +182,7 @@ func TestSIGKILLMidTaskIsRecovered(t *testing.T) {
 		t.Fatalf("after SIGKILL the job is %s, want active", s)
 	}
 
-	startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-b", "WORKER_COMMAND="+argv)
+	startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-b", "WORKER_COMMAND="+argv, "WORKER_SANDBOX=off")
 	res := result(t, results, id)
 	if res.Status != taskqueue.ResultCompleted || res.WorkerID != "worker-b" || string(res.Result) != `{"ok":true}` {
 		t.Errorf("result = %+v", res)
@@ -218,7 +221,7 @@ func TestSIGTERMLetsRunningTasksFinish(t *testing.T) {
 	argv, runLog := agentScript(t, "1")
 
 	w := startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-t", "WORKER_CONCURRENCY=2",
-		"WORKER_SHUTDOWN_TIMEOUT=20s", "WORKER_COMMAND="+argv)
+		"WORKER_SHUTDOWN_TIMEOUT=20s", "WORKER_COMMAND="+argv, "WORKER_SANDBOX=off")
 	ids := []string{addTask(t, tasks), addTask(t, tasks)}
 	waitFor(t, "both tasks running", 15*time.Second, func() bool { return countLinesIfExists(runLog) == 2 })
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {

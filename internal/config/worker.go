@@ -26,6 +26,8 @@ const (
 // which validates it.
 type Worker struct {
 	Shared
+	// Sandbox holds WORKER_SANDBOX and WORKER_AGENT_*.
+	Sandbox
 
 	// Executor is WORKER_EXECUTOR: claude (default), anthropic, command, or
 	// noop (no work at all; for benchmarks).
@@ -80,6 +82,12 @@ type Worker struct {
 	// HTTPAddr is WORKER_HTTP_ADDR for /health and /metrics (default none:
 	// nothing is served).
 	HTTPAddr string `env:"WORKER_HTTP_ADDR"`
+}
+
+// UsesSandbox reports whether the executor starts programs, which then run
+// in the agent sandbox.
+func (c Worker) UsesSandbox() bool {
+	return c.Executor == ExecutorClaude || c.Executor == ExecutorCommand
 }
 
 // LoadWorker reads the worker's configuration from environ (a variable
@@ -153,6 +161,7 @@ func (c Worker) Validate() error {
 		p.add("WORKER_ID", "must not be blank")
 	}
 	p.atLeast("WORKER_CONCURRENCY", c.Concurrency, 1)
+	c.Sandbox.validateSandbox(&p)
 	if c.KillGrace < 0 {
 		p.add("WORKER_KILL_GRACE", "must be ≥ 0, got %s", c.KillGrace)
 	}

@@ -42,9 +42,9 @@ type ClaudeOptions struct {
 //	claude -p --output-format json --permission-mode acceptEdits \
 //	    --append-system-prompt "<where the code is>" [--model M] [extra args]
 //
-// with the prompt on standard input, in a fresh temporary workspace that
-// holds the task's code in one file (main.<ext>, the extension guessed from
-// the code). After the run it diffs the workspace against the snapshot taken
+// with the prompt on standard input, in a fresh temporary workspace whose
+// work directory holds the task's code in one file (main.<ext>, the
+// extension guessed from the code), with HOME and TMPDIR beside it. After the run it diffs the workspace against the snapshot taken
 // before (its own Myers line diff; git is not needed), removes the
 // workspace, and returns a [ClaudeResult].
 //
@@ -124,18 +124,25 @@ func (c *Claude) Run(ctx context.Context, in Input) (Output, error) {
 	if err := in.validate(); err != nil {
 		return Output{}, err
 	}
-	ws, err := os.MkdirTemp(c.opts.TempDir, "agent-task-*")
-	if err != nil {
-		return Output{}, fmt.Errorf("claude task %s: create workspace: %w", in.TaskID, err)
+	tempDir := c.opts.TempDir
+	if tempDir == "" {
+		tempDir = c.opts.Process.TempDir
 	}
-	defer os.RemoveAll(ws)
-	name := codeFileName(in.Code)
-	if err := os.WriteFile(filepath.Join(ws, name), []byte(in.Code), 0o644); err != nil {
-		return Output{}, fmt.Errorf("claude task %s: write code: %w", in.TaskID, err)
-	}
-	before, err := takeSnapshot(ws)
+	ws, err := newWorkspace(tempDir)
 	if err != nil {
 		return Output{}, fmt.Errorf("claude task %s: %w", in.TaskID, err)
+	}
+	defer ws.remove()
+	name := codeFileName(in.Code)
+	if err := os.WriteFile(filepath.Join(ws.work, name), []byte(in.Code), 0o644); err != nil {
+		return Output{}, fmt.Errorf("claude task %s: write code: %w", in.TaskID, err)
+	}
+	before, err := takeSnapshot(ws.work)
+	if err != nil {
+		return Output{}, fmt.Errorf("claude task %s: %w", in.TaskID, err)
+	}
+	if err := ws.handOver(c.opts.Process); err != nil {
+		return Output{}, fmt.Errorf("claude task %s: workspace: %w", in.TaskID, err)
 	}
 
 	argv := []string{c.opts.Bin, "-p", "--output-format", "json",
@@ -149,10 +156,12 @@ func (c *Claude) Run(ctx context.Context, in Input) (Output, error) {
 	ctx, cancel := withTimeout(ctx, in.Timeout)
 	defer cancel()
 	res, runErr := c.opts.Process.run(ctx, procSpec{
-		argv:  argv,
-		dir:   ws,
-		stdin: strings.NewReader(in.Prompt),
-		env:   []string{"TASK_ID=" + in.TaskID},
+		argv:      argv,
+		stdin:     strings.NewReader(in.Prompt),
+		env:       []string{"TASK_ID=" + in.TaskID},
+		passEnv:   claudeEnv,
+		ws:        ws,
+		readPaths: claudeReadPaths(c.opts.Bin),
 	})
 	cli, parsed := parseCLIOutput(res.stdout)
 	if runErr != nil {
@@ -166,7 +175,7 @@ func (c *Claude) Run(ctx context.Context, in Input) (Output, error) {
 		return Output{}, fmt.Errorf("claude task %s: CLI reported an error (%s): %s", in.TaskID, cli.Subtype, clip(*cli.Result, stderrTailBytes))
 	}
 
-	after, err := takeSnapshot(ws)
+	after, err := takeSnapshot(ws.work)
 	if err != nil {
 		return Output{}, fmt.Errorf("claude task %s: %w", in.TaskID, err)
 	}
@@ -186,7 +195,30 @@ func (c *Claude) Run(ctx context.Context, in Input) (Output, error) {
 	if err != nil {
 		return Output{}, fmt.Errorf("claude task %s: encode result: %w", in.TaskID, err)
 	}
-	return Output{Result: b, Truncated: out.Truncated}, nil
+	return Output{Result: b, Truncated: out.Truncated, Sandbox: res.protections}, nil
+}
+
+// claudeEnv names the worker's variables the CLI gets in a sandbox: its
+// API key and settings.
+var claudeEnv = []string{"ANTHROPIC_*", "CLAUDE_CODE_*"}
+
+// claudeReadPaths returns what the CLI needs to read besides the system:
+// the directory of its real executable (for an npm install, the package
+// with cli.js and its vendored tools).
+func claudeReadPaths(bin string) []string {
+	p, err := exec.LookPath(bin)
+	if err != nil {
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return nil
+	}
+	real, err = filepath.Abs(real)
+	if err != nil {
+		return nil
+	}
+	return []string{filepath.Dir(real)}
 }
 
 // parseCLIOutput finds the result object in the CLI's output: the object

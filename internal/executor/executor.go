@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/sandbox"
 )
 
 // Input is one task to run.
@@ -31,6 +33,9 @@ type Output struct {
 	// Truncated reports that some output was cut at the output cap; the
 	// result says so too.
 	Truncated bool
+	// Sandbox lists the protections the program ran under (see package
+	// sandbox); empty when it ran without a sandbox or ran no program.
+	Sandbox []sandbox.Protection
 }
 
 // Executor runs tasks. Implementations are safe for concurrent use by

@@ -144,3 +144,58 @@ var fileGuesses = []struct {
 	{regexp.MustCompile(`(?m)\b(interface|type)\s+\w+\s*(=|\{)|:\s*(string|number|boolean)\b`), "main.ts"},
 	{regexp.MustCompile(`(?m)\b(console\.log|function\s*\w*\s*\(|const\s+\w+\s*=|let\s+\w+\s*=|require\(|=>)`), "main.js"},
 }
+
+// workspace is a task's private directory tree: the program runs in work
+// (which holds the task's code for the claude executor), with HOME in home
+// and TMPDIR in tmp. The sandbox lets the program write nowhere else.
+type workspace struct {
+	root, work, home, tmp string
+}
+
+// newWorkspace creates a workspace under tempDir ("" means os.TempDir()).
+func newWorkspace(tempDir string) (*workspace, error) {
+	root, err := os.MkdirTemp(tempDir, "agent-task-*")
+	if err != nil {
+		return nil, fmt.Errorf("create workspace: %w", err)
+	}
+	w := &workspace{root: root, work: filepath.Join(root, "work"), home: filepath.Join(root, "home"), tmp: filepath.Join(root, "tmp")}
+	for _, d := range []string{w.work, w.home, w.tmp} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			w.remove()
+			return nil, fmt.Errorf("create workspace: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// handOver gives the workspace to the user sandboxed programs run as,
+// when that is not the worker's (a root worker's programs run as nobody).
+func (w *workspace) handOver(o ProcessOptions) error {
+	if !o.sandboxed() {
+		return nil
+	}
+	uid, gid, chown := o.Sandbox.WorkspaceOwner()
+	if !chown {
+		return nil
+	}
+	return filepath.WalkDir(w.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, gid)
+	})
+}
+
+// remove deletes the workspace and everything in it.
+func (w *workspace) remove() {
+	if err := os.RemoveAll(w.root); err != nil {
+		// A program may have left a directory without write permission.
+		_ = filepath.WalkDir(w.root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				_ = os.Chmod(path, 0o755)
+			}
+			return nil
+		})
+		_ = os.RemoveAll(w.root)
+	}
+}

@@ -48,6 +48,10 @@ type Result struct {
 	// Usage is the run's tokens and cost, when the executor reports them;
 	// omitted otherwise.
 	Usage *Usage `json:"usage,omitempty"`
+	// Sandbox lists the protections the agent ran under (names from
+	// package sandbox: "env", "userns", "landlock-fs"…), on completed
+	// results of executors that start a program; omitted otherwise.
+	Sandbox []string `json:"sandbox,omitempty"`
 }
 
 // ResultJobID returns the id of the result job of attempt attemptsMade (the

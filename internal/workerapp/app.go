@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 )
 
 // Options are the dependencies of an App.
@@ -35,6 +36,9 @@ type Options struct {
 	// Registry receives the metrics and is served on /metrics. Defaults to
 	// a new registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// Sandbox is the agent sandbox the executor runs programs in; its
+	// report is logged at start and shown on /health. Nil shows none.
+	Sandbox *sandbox.Sandbox
 }
 
 // App is the worker application. Build it with New and start it with Run.
@@ -45,6 +49,7 @@ type App struct {
 	log      *slog.Logger
 	clock    func() time.Time
 	registry *prometheus.Registry
+	sandbox  *sandbox.Sandbox
 	metrics  *metrics
 	running  *runningTasks
 	results  *bullmq.Queue
@@ -72,7 +77,7 @@ func New(opts Options) (*App, error) {
 	}
 	a := &App{
 		cfg: &cfg, client: opts.Client, exec: opts.Executor,
-		log: opts.Logger, clock: opts.Clock, registry: opts.Registry,
+		log: opts.Logger, clock: opts.Clock, registry: opts.Registry, sandbox: opts.Sandbox,
 		subscribed: make(chan struct{}), httpAddr: make(chan net.Addr, 1),
 	}
 	if a.log == nil {
@@ -159,6 +164,7 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { workerDone <- a.worker.Run(workerCtx) }()
 	a.log.Info("worker started", "queue", a.cfg.Names.Tasks(), "prefix", a.cfg.Names.Prefix,
 		"executor", a.cfg.Executor, "concurrency", a.cfg.Concurrency, "cancel_channel", a.cfg.Names.CancelChannel())
+	a.logSandbox(ctx)
 
 	var runErr error
 	select {
@@ -236,6 +242,10 @@ func (a *App) Handler() http.Handler {
 		defer cancel()
 		body := map[string]any{"status": "ok", "workerId": a.cfg.WorkerID, "executor": a.cfg.Executor,
 			"queue": a.cfg.Names.Tasks(), "running": a.running.count(), "redis": "ok"}
+		if a.sandbox != nil {
+			rep, _ := a.sandbox.Probe(ctx) // probed at start; cached
+			body["sandbox"] = rep
+		}
 		code := http.StatusOK
 		if err := a.client.Ping(ctx).Err(); err != nil {
 			body["status"], body["redis"] = "unhealthy", err.Error()
@@ -246,4 +256,23 @@ func (a *App) Handler() http.Handler {
 		_ = json.NewEncoder(w).Encode(body)
 	})
 	return mux
+}
+
+// logSandbox says which protections the agents run under: a warning when
+// the sandbox is off or some protection is missing.
+func (a *App) logSandbox(ctx context.Context) {
+	if a.sandbox == nil {
+		return
+	}
+	rep, err := a.sandbox.Probe(ctx)
+	switch {
+	case err != nil:
+		a.log.Error("agent sandbox unusable", "err", err)
+	case rep.Mode == sandbox.ModeOff:
+		a.log.Warn("agent sandbox is off (WORKER_SANDBOX=off): agents run with the worker's environment, files and network")
+	case len(rep.Missing) > 0:
+		a.log.Warn("agent sandbox: some protections are not available on this machine", "sandbox", rep.String())
+	default:
+		a.log.Info("agent sandbox", "sandbox", rep.String())
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
+	"github.com/agentorch/orchestrator/internal/sandbox"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
@@ -68,7 +69,7 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 		}
 		resultID := taskqueue.ResultJobID(data.TaskID, job.AttemptsMade)
 		if perr := a.post(ctx, resultID, taskqueue.Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID,
-			Status: taskqueue.ResultCompleted, Result: out.Result, ExecutionTime: &ms}); perr != nil {
+			Status: taskqueue.ResultCompleted, Result: out.Result, ExecutionTime: &ms, Sandbox: protectionNames(out.Sandbox)}); perr != nil {
 			// Without a posted result the run is worth nothing to the
 			// orchestrator: fail the attempt so BullMQ retries it.
 			a.observe(outcomeRetried, elapsed)
@@ -172,4 +173,16 @@ func (a *App) onFailed(job *bullmq.Job, err error) {
 	a.observe(outcomeFailed, 0)
 	a.log.Warn("task failed without running", "job_id", job.ID, "task_id", taskID, "reason", job.DeferredFailure)
 	a.postFailure(context.Background(), job, taskID, job.DeferredFailure, 0)
+}
+
+// protectionNames returns the sandbox protections as the result's strings.
+func protectionNames(ps []sandbox.Protection) []string {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
 }
