@@ -18,7 +18,10 @@ func TestWorkerRefusesFlowAndSchedulerJobs(t *testing.T) {
 	ctx := context.Background()
 	child := e.add("child", nil, &JobOptions{Attempts: 3})
 	sched := e.add("sched", nil, &JobOptions{Attempts: 3})
-	legacy := e.add("legacy", nil, &JobOptions{Attempts: 3, Extra: map[string]json.RawMessage{"repeat": json.RawMessage(`{"every":1000}`)}})
+	legacy := e.add("legacy", nil, &JobOptions{Attempts: 3})
+	// Add refuses "repeat"; a legacy repeatable job written by another
+	// client carries it in its opts.
+	e.client.HSet(ctx, e.k.job(legacy.ID), "opts", `{"attempts":3,"repeat":{"every":1000}}`)
 	e.client.HSet(ctx, e.k.job(child.ID), "parentKey", "bull:parents:1", "parent", `{"id":"1","queueKey":"bull:parents"}`)
 	e.client.HSet(ctx, e.k.job(sched.ID), "rjk", "every-minute")
 	var runs atomic.Int32

@@ -86,7 +86,8 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	disp, err := dispatch.New(client, dispatch.Options{
 		Names: cfg.Names(),
 		Enqueue: dispatch.EnqueuerOptions{Attempts: cfg.TaskAttempts, Backoff: backoffOf(cfg.TaskBackoff()),
-			KeepCompletedAge: cfg.QueueCleanCompletedAge, KeepFailedAge: cfg.QueueCleanFailedAge},
+			KeepCompletedAge: cfg.QueueCleanCompletedAge, KeepFailedAge: cfg.QueueCleanFailedAge,
+			RetryOnTimeout: cfg.TaskRetryOnTimeout},
 		Relay:         dispatch.RelayOptions{Interval: cfg.RelayInterval},
 		Reconciler:    dispatch.ReconcilerOptions{Interval: cfg.ReconcileInterval, MinAge: cfg.ReconcileMinAge, ResultGrace: cfg.ResultGrace},
 		Results:       dispatch.ResultsOptions{Concurrency: cfg.ResultConcurrency},
@@ -94,11 +95,16 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		Logger:        logger,
 		Registerer:    reg,
 		StateCacheTTL: cfg.MetricsCacheTTL,
+
+		AllowEviction: cfg.RedisAllowEviction,
 	})
 	if err != nil {
 		return err
 	}
 	defer disp.Close()
+	if err := checkEvictionPolicy(ctx, disp, logger); err != nil {
+		return err
+	}
 
 	svc := task.NewService(store, task.ServiceOptions{Logger: logger, Enqueuer: disp.Enqueuer(),
 		OnCreated: func(*task.Task) { disp.Metrics().TaskCreated() }})
@@ -221,6 +227,24 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		return fmt.Errorf("background loops: %w", err)
 	}
 	logger.Info("stopped")
+	return nil
+}
+
+// checkEvictionPolicy refuses to start on a Redis whose maxmemory-policy may
+// evict queue keys (unless REDIS_ALLOW_EVICTION=true). A Redis that does
+// not answer does not stop the start: the policy is then checked before
+// every job add (dispatch.ErrEvictionPolicy), and tasks wait as pending.
+func checkEvictionPolicy(ctx context.Context, disp *dispatch.Dispatcher, logger *slog.Logger) error {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := disp.CheckEvictionPolicy(cctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, dispatch.ErrEvictionPolicy):
+		return err
+	}
+	logger.Warn("redis does not answer at start; its maxmemory-policy will be checked before jobs are added", "err", err)
 	return nil
 }
 

@@ -38,6 +38,16 @@ type Orchestrator struct {
 	// TaskBackoffMs is the first delay of the exponential retry backoff in
 	// milliseconds (TASK_BACKOFF_MS, default 2000), ≥ 0; 0 means none.
 	TaskBackoffMs int64 `env:"TASK_BACKOFF_MS" envDefault:"2000"`
+	// TaskRetryOnTimeout says whether a run stopped by the task's timeout
+	// may be retried (TASK_RETRY_ON_TIMEOUT, true or false, default false:
+	// a timed-out task fails at once with "timed out after …"). It travels
+	// in every job's data (taskqueue.Job.RetryOnTimeout), for any worker.
+	TaskRetryOnTimeout bool `env:"TASK_RETRY_ON_TIMEOUT" envDefault:"false"`
+	// RedisAllowEviction accepts a Redis whose maxmemory-policy is not
+	// noeviction (REDIS_ALLOW_EVICTION, true or false, default false).
+	// Without it the orchestrator refuses to start on such a Redis, and
+	// adds no job to it when Redis comes up later with such a policy.
+	RedisAllowEviction bool `env:"REDIS_ALLOW_EVICTION" envDefault:"false"`
 	// QueueCleanCompletedAge is how long completed jobs stay in Redis
 	// (QUEUE_CLEAN_COMPLETED_AGE, default 1h), > 0.
 	QueueCleanCompletedAge time.Duration `env:"QUEUE_CLEAN_COMPLETED_AGE" envDefault:"1h"`

@@ -79,6 +79,11 @@ type Worker struct {
 	// StalledInterval is WORKER_STALLED_INTERVAL, the stalled-job check
 	// period (default 30s), ≥ 100ms.
 	StalledInterval time.Duration `env:"WORKER_STALLED_INTERVAL" envDefault:"30s"`
+	// MaxStalled is WORKER_MAX_STALLED, how many times a job may stall (its
+	// worker stopped or crashed while running it) and still be run again
+	// (default 3, see workerapp.DefaultMaxStalled: a long task survives two
+	// rolling restarts and a crash), ≥ 1.
+	MaxStalled int `env:"WORKER_MAX_STALLED" envDefault:"3"`
 	// HTTPAddr is WORKER_HTTP_ADDR for /health and /metrics (default none:
 	// nothing is served).
 	HTTPAddr string `env:"WORKER_HTTP_ADDR"`
@@ -161,6 +166,7 @@ func (c Worker) Validate() error {
 		p.add("WORKER_ID", "must not be blank")
 	}
 	p.atLeast("WORKER_CONCURRENCY", c.Concurrency, 1)
+	p.atLeast("WORKER_MAX_STALLED", c.MaxStalled, 1)
 	c.Sandbox.validateSandbox(&p)
 	if c.KillGrace < 0 {
 		p.add("WORKER_KILL_GRACE", "must be ≥ 0, got %s", c.KillGrace)

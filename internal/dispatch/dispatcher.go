@@ -44,6 +44,10 @@ type Options struct {
 	// counts it read (see StateCollectorOptions.CacheTTL). Defaults to
 	// DefaultStateCacheTTL.
 	StateCacheTTL time.Duration
+	// AllowEviction accepts a Redis whose maxmemory-policy is not
+	// noeviction (REDIS_ALLOW_EVICTION). Defaults to false: no job is added
+	// to such a Redis (see CheckEvictionPolicy).
+	AllowEviction bool
 }
 
 // Dispatcher is the Redis side of the orchestrator: the task and results
@@ -63,6 +67,7 @@ type Dispatcher struct {
 	stats    *QueueStats
 	checker  *RedisChecker
 	metrics  *Metrics
+	policy   *policyGate
 }
 
 // New returns a Dispatcher on client. It does no I/O, so the orchestrator
@@ -103,14 +108,26 @@ func New(client redis.UniversalClient, o Options) (*Dispatcher, error) {
 	if d.results, err = bullmq.NewQueue(client, d.names.Results(), qopts); err != nil {
 		return nil, fmt.Errorf("new dispatcher: results queue: %w", err)
 	}
+	d.policy = newPolicyGate(client, o.AllowEviction)
 	eo := o.Enqueue
 	eo.Metrics = d.metrics
-	if d.enqueuer, err = NewEnqueuer(d.tasks, client, d.names.CancelChannel(), eo); err != nil {
+	eo.Gate = d.policy.Allow
+	if d.enqueuer, err = NewEnqueuer(d.tasks, client, d.names, eo); err != nil {
 		return nil, fmt.Errorf("new dispatcher: %w", err)
 	}
 	d.stats = NewQueueStats(d.tasks)
 	d.checker = NewRedisChecker(client, 2*time.Second)
+	d.checker.policy = d.policy
 	return d, nil
+}
+
+// CheckEvictionPolicy reads Redis' maxmemory-policy now. It returns an
+// error wrapping ErrEvictionPolicy when the policy is not noeviction and
+// AllowEviction is false (the orchestrator then refuses to start), the
+// error of a Redis that does not answer (the orchestrator starts anyway and
+// checks the policy before every add, see policyGate), or nil.
+func (d *Dispatcher) CheckEvictionPolicy(ctx context.Context) error {
+	return d.policy.Check(ctx)
 }
 
 // Enqueuer returns the Enqueuer to give the task service (it also cancels

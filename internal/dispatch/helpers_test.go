@@ -89,7 +89,7 @@ func newEnv(t testing.TB, kind string, eo dispatch.EnqueuerOptions) *env {
 		_ = e.tasks.Obliterate(octx, true)
 		_ = e.results.Obliterate(octx, true)
 	})
-	if e.enqueuer, err = dispatch.NewEnqueuer(e.tasks, client, names.CancelChannel(), eo); err != nil {
+	if e.enqueuer, err = dispatch.NewEnqueuer(e.tasks, client, names, eo); err != nil {
 		t.Fatal(err)
 	}
 	e.svc = task.NewService(e.store, task.ServiceOptions{Enqueuer: e.enqueuer, Logger: e.log})

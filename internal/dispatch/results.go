@@ -51,15 +51,29 @@ type ResultsOptions struct {
 // queue and finishes the tasks: completed or failed, with worker id,
 // result, error message and execution time.
 //
+// A result is applied only when it matches the task's job in the task
+// queue (see verifyResult): a worker took the job, the worker named in the
+// result (workerId) is the one that took its latest attempt (the job's
+// pb), and the result is not for an attempt the job has not started. A
+// result that does not match (forged, or stale: a worker that lost its
+// lock) is rejected: its job fails as unrecoverable with the reason, stays
+// in the results queue's failed set for inspection, is counted
+// (orchestrator_dead_letters_total{loop="results",reason="unverified"})
+// and never changes the task.
+//
 // It is idempotent: a result for a task that is already finished changes
 // nothing and succeeds (delivered twice, or after the events listener
 // failed the task). A result for a cancelled task is recorded without
 // changing its status. A malformed result (not a JSON object, no or bad
 // taskId, unknown task, wrong status) fails its job as unrecoverable,
-// with the reason, and the consumer goes on. When the database fails the
-// processor retries with a growing delay (up to RetryFor), and then fails
-// the attempt so that BullMQ retries it; at shutdown the job is left
-// active for the stalled checker to give back: no result is lost.
+// with the reason, and the consumer goes on. A result whose data the store
+// refuses for good (task.ErrInvalidData) fails the task with
+// task.UnstorableReason and its job as unrecoverable. When the database or
+// Redis does not answer, the processor retries with a growing delay (up to
+// RetryFor), and then fails the attempt so that BullMQ retries it; a
+// result that keeps failing while both answer is dead-lettered after
+// maxItemTries. At shutdown the job is left active for the stalled checker
+// to give back: no result is lost.
 type ResultConsumer struct {
 	client redis.UniversalClient
 	tasks  *bullmq.Queue // the task queue: attempts of a task's job
@@ -157,39 +171,60 @@ func (c *ResultConsumer) Run(ctx context.Context) error {
 func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, error) {
 	r, id, err := taskqueue.ParseResult(job.Data)
 	if err != nil {
-		c.o.Metrics.result(ResultRejected)
-		c.log.WarnContext(ctx, "rejected malformed result", "job_id", job.ID, "err", err)
-		return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: %w", err))
+		return nil, c.deadLetter(ctx, job, ResultRejected, DeadMalformed, fmt.Errorf("malformed result: %w", err))
 	}
 	deadline := c.o.Now().Add(c.o.RetryFor)
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	tries := 0
 	for {
-		outcome, err := c.apply(ctx, id, r)
-		if err == nil {
+		outcome, err := c.apply(ctx, job.ID, id, r)
+		var unverified *unverifiedError
+		switch {
+		case err == nil:
 			c.o.Metrics.result(outcome)
 			return map[string]string{"taskId": id.String(), "outcome": string(outcome)}, nil
-		}
-		if errors.Is(err, task.ErrNotFound) {
-			c.o.Metrics.result(ResultRejected)
-			c.log.WarnContext(ctx, "rejected result for an unknown task", "job_id", job.ID, "task_id", id)
-			return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: unknown taskId %s", id))
+		case errors.Is(err, task.ErrNotFound):
+			return nil, c.deadLetter(ctx, job, ResultRejected, DeadUnknownTask, fmt.Errorf("malformed result: unknown taskId %s", id))
+		case errors.As(err, &unverified):
+			return nil, c.deadLetter(ctx, job, ResultUnverified, DeadUnverified, fmt.Errorf("result rejected: %w", err))
+		case outcome == ResultUnstorable:
+			return nil, c.deadLetter(ctx, job, ResultUnstorable, DeadInvalidData, err)
 		}
 		c.o.Metrics.result(ResultRetry)
+		if !dependencyDown(ctx, c.svc, err) {
+			if tries++; tries >= maxItemTries {
+				return nil, c.deadLetter(ctx, job, ResultRejected, DeadPersistent,
+					fmt.Errorf("apply result of task %s failed %d times: %w", id, tries, err))
+			}
+		}
 		wait := b.fail()
 		if c.o.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("apply result of task %s: %w", id, err)
 		}
-		c.log.WarnContext(ctx, "cannot apply result, will retry", "task_id", id, "err", err, "retry_in", wait)
+		c.log.WarnContext(ctx, "cannot apply result, will retry", "task_id", id, "job_id", job.ID, "err", err, "retry_in", wait)
 		if !sleep(ctx, wait) {
 			return nil, fmt.Errorf("apply result of task %s: %w", id, context.Cause(ctx))
 		}
 	}
 }
 
-// apply stores the result and names the outcome: ResultCompleted,
-// ResultFailed, ResultLate (recorded on a cancelled task) or
-// ResultDuplicate (already finished).
-func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r taskqueue.Result) (Outcome, error) {
+// deadLetter counts and logs a result job set aside for inspection and
+// returns the unrecoverable error that leaves it in the failed set with
+// err as its failedReason.
+func (c *ResultConsumer) deadLetter(ctx context.Context, job *bullmq.Job, outcome, reason Outcome, err error) error {
+	c.o.Metrics.result(outcome)
+	c.o.Metrics.deadLetter(LoopResults, reason)
+	c.log.WarnContext(ctx, "result job dead-lettered", "job_id", job.ID, "reason", reason, "err", err)
+	return bullmq.Unrecoverable(err)
+}
+
+// apply verifies the result against the task's job, stores it and names
+// the outcome: ResultCompleted, ResultFailed, ResultLate (recorded on a
+// cancelled task) or ResultDuplicate (already finished). An
+// *unverifiedError says the result does not match its job; ResultUnstorable
+// with an error says the store refused the data and the task was failed
+// with task.UnstorableReason instead.
+func (c *ResultConsumer) apply(ctx context.Context, resultJobID string, id uuid.UUID, r taskqueue.Result) (Outcome, error) {
 	now := c.o.Now()
 	o := outcomeOf(r)
 	// The result does not say which attempt produced it; the task's job
@@ -197,28 +232,59 @@ func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, r taskqueue.Re
 	// counted, ats counted), so the larger of the two is the attempt. The
 	// events listener may not have applied that attempt's start yet, and
 	// once the task is finished it no longer can.
-	if made, started, err := c.tasks.GetJobAttempts(ctx, id.String()); err == nil {
-		o.Attempts = max(made, started)
+	attempts, err := c.verify(ctx, resultJobID, id, r)
+	if err != nil {
+		return "", err
 	}
+	o.Attempts = attempts
 	change, outcome := task.MarkCompleted(id, o, now), ResultCompleted
 	if r.Status == taskqueue.ResultFailed {
 		change, outcome = task.MarkFailed(id, o, now), ResultFailed
 	}
-	_, err := c.svc.Apply(ctx, change)
-	if err == nil {
+	_, unstorable, err := applyOrUnstorable(ctx, c.svc, change)
+	switch {
+	case err == nil && unstorable != nil:
+		return ResultUnstorable, unstorable
+	case err == nil:
 		return outcome, nil
-	}
-	if !errors.Is(err, task.ErrConflict) {
+	case !errors.Is(err, task.ErrConflict):
 		return "", err
 	}
 	// Finished already, or cancelled: record a late result on a cancelled
 	// task; anything else is a duplicate.
-	_, err = c.svc.Apply(ctx, task.RecordLateResult(id, o, now))
+	_, unstorable, err = applyOrUnstorable(ctx, c.svc, task.RecordLateResult(id, o, now))
 	switch {
+	case err == nil && unstorable != nil:
+		return ResultUnstorable, unstorable
 	case err == nil:
 		return ResultLate, nil
 	case errors.Is(err, task.ErrConflict):
 		return ResultDuplicate, nil
 	}
 	return "", err
+}
+
+// verify applies the result rule (see verifyResult) with the task's job
+// as Redis holds it, or, when the job is gone from the task queue, with
+// the task as stored. It returns the attempt the result is about, an
+// *unverifiedError, task.ErrNotFound, or a temporary error.
+func (c *ResultConsumer) verify(ctx context.Context, resultJobID string, id uuid.UUID, r taskqueue.Result) (int, error) {
+	run, err := c.tasks.GetJobRun(ctx, id.String())
+	switch {
+	case err == nil:
+		if err := verifyResult(resultJobID, id, r, run); err != nil {
+			return 0, err
+		}
+		return max(run.AttemptsMade, run.AttemptsStarted), nil
+	case !errors.Is(err, bullmq.ErrJobNotFound):
+		return 0, fromRedis(err)
+	}
+	t, err := c.svc.Get(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if err := verifyResultWithoutJob(resultJobID, id, r, t); err != nil {
+		return 0, err
+	}
+	return t.Attempts, nil
 }

@@ -34,6 +34,10 @@ type Task struct {
 	UpdatedAt     time.Time       `json:"updatedAt"`
 	StartedAt     *time.Time      `json:"startedAt"`
 	CompletedAt   *time.Time      `json:"completedAt"`
+	// Sanitized is true when text the task holds from outside (result,
+	// error message, worker id) was changed to be stored: NUL removed,
+	// invalid UTF-8 replaced, too long text cut (see SanitizeText).
+	Sanitized bool `json:"sanitized"`
 }
 
 // NewTask is what a client submits. Timeout 0 means DefaultTimeoutMs.

@@ -18,6 +18,12 @@ func TestNames(t *testing.T) {
 		{taskqueue.Names{}, "claude-tasks", "claude-tasks-results", "bull:claude-tasks:cancel"},
 		{taskqueue.Names{Prefix: "{p}", Queue: "q"}, "q", "q-results", "{p}:q:cancel"},
 	} {
+		if got, want := tc.n.CancelRequests(), strings.TrimSuffix(tc.channel, ":cancel")+"-cancel-requests"; got != want {
+			t.Errorf("%+v.CancelRequests() = %q, want %q", tc.n, got, want)
+		}
+		if strings.HasPrefix(tc.n.CancelRequests(), strings.TrimSuffix(tc.channel, "cancel")) {
+			t.Errorf("%+v.CancelRequests() = %q lies among the task queue's keys", tc.n, tc.n.CancelRequests())
+		}
 		if got := tc.n.Tasks(); got != tc.tasks {
 			t.Errorf("%+v.Tasks() = %q, want %q", tc.n, got, tc.tasks)
 		}
@@ -98,7 +104,7 @@ func TestParseResultRejects(t *testing.T) {
 func TestJobAndReturnValueRoundTrip(t *testing.T) {
 	j := taskqueue.Job{TaskID: uuid.NewString(), Code: "print(1)", Prompt: "p", Timeout: 1000}
 	b, _ := json.Marshal(j)
-	if string(b) != `{"taskId":"`+j.TaskID+`","code":"print(1)","prompt":"p","timeout":1000}` {
+	if string(b) != `{"taskId":"`+j.TaskID+`","code":"print(1)","prompt":"p","timeout":1000,"retryOnTimeout":false}` {
 		t.Errorf("job data = %s", b)
 	}
 	var back taskqueue.Job
@@ -128,5 +134,35 @@ func TestResultUsageAndProgress(t *testing.T) {
 	b, _ := json.Marshal(taskqueue.Progress{Turns: 2, ToolCalls: 1, InputTokens: 5, OutputTokens: 6, CostUSD: 0.25, LastTool: "Bash", Logs: 7})
 	if string(b) != `{"turns":2,"toolCalls":1,"inputTokens":5,"outputTokens":6,"costUsd":0.25,"lastTool":"Bash","logs":7}` {
 		t.Errorf("progress = %s", b)
+	}
+}
+
+// TestResultJobIDs: the ids a worker posts results under parse back to the
+// task and attempt; other ids do not.
+func TestResultJobIDs(t *testing.T) {
+	id := uuid.NewString()
+	for _, tc := range []struct {
+		in   string
+		task string
+		n    int
+		ok   bool
+	}{
+		{taskqueue.ResultJobID(id, 0), id, 0, true},
+		{taskqueue.ResultJobID(id, 12), id, 12, true},
+		{taskqueue.AltResultJobID(id, 2, "abc123"), id, 2, true},
+		{"17", "", 0, false},
+		{id, "", 0, false},
+		{id + "-result-", "", 0, false},
+		{id + "-result-x", "", 0, false},
+		{id + "-result-01", "", 0, false},
+		{"-result-1", "", 0, false},
+	} {
+		task, n, ok := taskqueue.ParseResultJobID(tc.in)
+		if task != tc.task || n != tc.n || ok != tc.ok {
+			t.Errorf("ParseResultJobID(%q) = %q, %d, %v; want %q, %d, %v", tc.in, task, n, ok, tc.task, tc.n, tc.ok)
+		}
+	}
+	if alt := taskqueue.AltResultJobID(id, 0, "n"); strings.Contains(alt, ":") || alt == taskqueue.ResultJobID(id, 0) {
+		t.Errorf("AltResultJobID = %q", alt)
 	}
 }

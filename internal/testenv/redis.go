@@ -80,6 +80,7 @@ type RedisServer struct {
 	bin  string
 	dir  string
 	port int
+	args []string // extra redis-server arguments (StartRedisArgs)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -91,11 +92,16 @@ type RedisServer struct {
 // not installed.
 func StartRedis(tb testing.TB) *RedisServer {
 	tb.Helper()
+	return startRedis(tb)
+}
+
+func startRedis(tb testing.TB, args ...string) *RedisServer {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		unavailable(tb, "redis-server binary not found in PATH; install redis-server")
 	}
-	s := &RedisServer{tb: tb, bin: bin, dir: tb.TempDir()}
+	s := &RedisServer{tb: tb, bin: bin, dir: tb.TempDir(), args: args}
 	tb.Cleanup(s.Kill)
 	var last error
 	for range 3 { // the free port may be taken between FreePort and bind
@@ -131,8 +137,8 @@ func (s *RedisServer) start() error {
 	if err != nil {
 		return fmt.Errorf("open redis log: %w", err)
 	}
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no")
+	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no"}, s.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

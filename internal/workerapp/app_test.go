@@ -170,9 +170,7 @@ func TestCancelStopsRunningTask(t *testing.T) {
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3})
 	waitFor(t, "task running", 10*time.Second, func() bool { return app.running.count() == 1 })
 	start := time.Now()
-	if err := client.Publish(context.Background(), cfg.Names.CancelChannel(), id).Err(); err != nil {
-		t.Fatal(err)
-	}
+	requestCancel(t, client, cfg, id)
 	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
 	if res.Status != taskqueue.ResultFailed || *res.ErrorMessage != "cancelled" {
 		t.Errorf("result = %+v", res)

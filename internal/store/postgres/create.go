@@ -20,7 +20,7 @@ import (
 // flush; each call still gets its own outcome.
 func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if _, err := s.creates.Do(ctx, t); err != nil {
-		return err
+		return dataError(err)
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func (s *Store) insertBatch(ctx context.Context, ts []*task.Task, out []groupcom
 func (s *Store) insertOne(ctx context.Context, t *task.Task) error {
 	_, err := s.pool.Exec(ctx, insertTask,
 		t.ID, t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
-		t.Attempts, t.ExecutionTime, utc(t.CreatedAt), utc(t.UpdatedAt), utcPtr(t.StartedAt), utcPtr(t.CompletedAt))
+		t.Attempts, t.ExecutionTime, utc(t.CreatedAt), utc(t.UpdatedAt), utcPtr(t.StartedAt), utcPtr(t.CompletedAt), t.Sanitized)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
@@ -98,6 +98,7 @@ func (s *Store) insertMany(ctx context.Context, ts []*task.Task, idx []int) (map
 		updatedAts  = make([]time.Time, n)
 		startedAts  = make([]*time.Time, n)
 		completeAts = make([]*time.Time, n)
+		sanitized   = make([]bool, n)
 	)
 	for k, i := range idx {
 		t := ts[i]
@@ -109,9 +110,10 @@ func (s *Store) insertMany(ctx context.Context, ts []*task.Task, idx []int) (map
 		}
 		createdAts[k], updatedAts[k] = utc(t.CreatedAt), utc(t.UpdatedAt)
 		startedAts[k], completeAts[k] = utcPtr(t.StartedAt), utcPtr(t.CompletedAt)
+		sanitized[k] = t.Sanitized
 	}
 	rows, err := s.pool.Query(ctx, insertTasks, ids, codes, prompts, timeouts, statuses, workerIDs, results, errMsgs,
-		attempts, execTimes, createdAts, updatedAts, startedAts, completeAts)
+		attempts, execTimes, createdAts, updatedAts, startedAts, completeAts, sanitized)
 	if err != nil {
 		return nil, err
 	}

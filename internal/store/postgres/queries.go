@@ -4,20 +4,21 @@ package postgres
 // order scanTask reads.
 
 const taskColumns = `id, code, prompt, timeout_ms, status, worker_id, result, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at`
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized`
 
 const insertTask = `INSERT INTO tasks (` + taskColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
 // insertTasks inserts a batch of tasks given as one array per column, and
 // returns the ids it inserted: an id already stored is skipped, not an error.
 const insertTasks = `INSERT INTO tasks (` + taskColumns + `)
 SELECT id, code, prompt, timeout_ms, status, worker_id, result::jsonb, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-	$9::int[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[])
+	$9::int[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[],
+	$15::bool[])
 	AS u(id, code, prompt, timeout_ms, status, worker_id, result, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at)
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized)
 ON CONFLICT (id) DO NOTHING
 RETURNING id`
 
@@ -25,7 +26,8 @@ const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = $1`
 
 // updateTask applies a task.Change in one statement. $3 are the allowed
 // current statuses; $12 is the task.AttemptGuard (0 any, 1 newer, 2 same or
-// newer) compared with the event's attempt $4. Nil fields keep their value.
+// newer) compared with the event's attempt $4. Nil fields keep their value;
+// $13 (task.Change.Sanitized) sets the sanitized flag, never clears it.
 const updateTask = `UPDATE tasks SET
 	status            = $2,
 	attempts          = GREATEST(attempts, $4),
@@ -35,7 +37,8 @@ const updateTask = `UPDATE tasks SET
 	execution_time_ms = COALESCE($8, execution_time_ms),
 	started_at        = COALESCE($9, started_at),
 	completed_at      = COALESCE($10, completed_at),
-	updated_at        = $11
+	updated_at        = $11,
+	sanitized         = sanitized OR $13
 WHERE id = $1
 	AND status = ANY($3::text[])
 	AND CASE $12::int WHEN 1 THEN attempts < $4 WHEN 2 THEN attempts <= $4 ELSE true END

@@ -4,17 +4,18 @@ package sqlite
 // order scanTask reads. Times are text in timeLayout; ids canonical UUID text.
 
 const taskColumns = `id, code, prompt, timeout_ms, status, worker_id, result, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at`
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized`
 
 const insertTask = `INSERT INTO tasks (` + taskColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = ?`
 
 // updateTask applies a task.Change in one statement: ?1 id, ?2 new status,
 // ?3 the allowed current statuses as a JSON array, ?4 the event's attempt,
 // ?5..?10 the fields (NULL keeps the stored value), ?11 updated_at, ?12 the
-// task.AttemptGuard (0 any, 1 newer, 2 same or newer).
+// task.AttemptGuard (0 any, 1 newer, 2 same or newer), ?13 the
+// task.Change.Sanitized flag (1 sets the sanitized column, 0 keeps it).
 const updateTask = `UPDATE tasks SET
 	status            = ?2,
 	attempts          = max(attempts, ?4),
@@ -24,7 +25,8 @@ const updateTask = `UPDATE tasks SET
 	execution_time_ms = coalesce(?8, execution_time_ms),
 	started_at        = coalesce(?9, started_at),
 	completed_at      = coalesce(?10, completed_at),
-	updated_at        = ?11
+	updated_at        = ?11,
+	sanitized         = max(sanitized, ?13)
 WHERE id = ?1
 	AND status IN (SELECT value FROM json_each(?3))
 	AND CASE ?12 WHEN 1 THEN attempts < ?4 WHEN 2 THEN attempts <= ?4 ELSE 1 END
