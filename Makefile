@@ -6,6 +6,11 @@ TEST_TIMEOUT ?= 25m
 # golangci-lint, pinned in tools/go.mod (a module of its own, so that the
 # linter's dependencies stay out of go.mod); built on first use.
 LINT      := $(GO) tool -modfile=tools/go.mod golangci-lint
+# The toolchain is the one go.mod names (its toolchain line), downloaded by
+# the go command when the installed one is older. GOTOOLCHAIN=local in the
+# environment would ignore that line and build with the installed Go, so it
+# is overridden here; `make GOTOOLCHAIN=local …` still wins.
+export GOTOOLCHAIN := auto
 
 .PHONY: all build run test test-go node-deps interop-deps claude-deps vet lint fmt bench clean
 

@@ -2,11 +2,15 @@ package config
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/redact"
 )
 
 // Executor kinds, the values of WORKER_EXECUTOR.
@@ -95,9 +99,12 @@ func (c Worker) UsesSandbox() bool {
 // name → value map), applies the defaults and validates the result. The
 // error names every variable that is wrong.
 func LoadWorker(environ map[string]string) (Worker, error) {
+	// Whatever the error, the secrets it may quote are masked.
+	secrets := Worker{Shared: Shared{RedisURL: environ["REDIS_URL"], RedisPassword: environ["REDIS_PASSWORD"]},
+		AnthropicAPIKey: environ["ANTHROPIC_API_KEY"]}.secrets()
 	c, err := load[Worker](environ)
 	if err != nil {
-		return Worker{}, err
+		return Worker{}, secrets.Error(err)
 	}
 	c.fill()
 	if c.WorkerID == "" {
@@ -108,9 +115,22 @@ func LoadWorker(environ map[string]string) (Worker, error) {
 		c.WorkerID = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	if err := c.Validate(); err != nil {
-		return Worker{}, err
+		return Worker{}, secrets.Error(err)
 	}
 	return c, nil
+}
+
+// NewLogger returns a logger writing to w in LOG_FORMAT at LOG_LEVEL that
+// masks the passwords of REDIS_URL and REDIS_PASSWORD and the Anthropic
+// API key in every line.
+func (c Worker) NewLogger(w io.Writer) *slog.Logger { return c.newLogger(w, c.secrets()) }
+
+// secrets returns the worker's secrets: the shared ones and the Anthropic
+// API key.
+func (c Worker) secrets() *redact.Secrets {
+	s := c.Shared.secrets()
+	s.Add(c.AnthropicAPIKey)
+	return s
 }
 
 // Validate checks every setting; the error names each variable whose

@@ -40,6 +40,10 @@ type Options struct {
 	// RestartDelay is the pause before a loop that stopped with an error
 	// is started again. Defaults to 5s.
 	RestartDelay time.Duration
+	// StateCacheTTL is how long the Collector serves the task and job
+	// counts it read (see StateCollectorOptions.CacheTTL). Defaults to
+	// DefaultStateCacheTTL.
+	StateCacheTTL time.Duration
 	// AllowEviction accepts a Redis whose maxmemory-policy is not
 	// noeviction (REDIS_ALLOW_EVICTION). Defaults to false: no job is added
 	// to such a Redis (see CheckEvictionPolicy).
@@ -78,6 +82,9 @@ func New(client redis.UniversalClient, o Options) (*Dispatcher, error) {
 	}
 	if o.RestartDelay < 0 {
 		return nil, errors.New("new dispatcher: restart delay must not be negative")
+	}
+	if o.StateCacheTTL < 0 {
+		return nil, errors.New("new dispatcher: state cache TTL must not be negative")
 	}
 	if o.RestartDelay == 0 {
 		o.RestartDelay = 5 * time.Second
@@ -141,10 +148,12 @@ func (d *Dispatcher) CheckRedis(ctx context.Context) task.QueueHealth {
 	return d.checker.CheckRedis(ctx)
 }
 
-// Collector returns the scrape-time Prometheus collector of task, job,
-// Redis and database state, reading tasks through svc.
-func (d *Dispatcher) Collector(svc *task.Service) prometheus.Collector {
-	return NewStateCollector(svc, []*bullmq.Queue{d.tasks, d.results}, d.checker, 2*time.Second)
+// Collector returns the Prometheus collector of task, job, Redis and
+// database state, reading tasks through svc at most once per
+// StateCacheTTL.
+func (d *Dispatcher) Collector(svc *task.Service) (*StateCollector, error) {
+	return NewStateCollector(svc, []*bullmq.Queue{d.tasks, d.results}, d.checker,
+		StateCollectorOptions{Timeout: 2 * time.Second, CacheTTL: d.o.StateCacheTTL})
 }
 
 // loop is a background loop: it works until ctx is cancelled.

@@ -164,7 +164,7 @@ func New(opts Options) (s *Server, err error) {
 		}
 	}
 
-	h := recordRoute(mux)
+	h := checkQuery(recordRoute(mux))
 	if len(opts.APIKeys) > 0 {
 		s.keys = newAPIKeys(opts.APIKeys)
 		h = s.requireKey(h)
