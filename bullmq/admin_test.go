@@ -221,7 +221,9 @@ func TestPauseResumeMerges(t *testing.T) {
 	ctx := context.Background()
 	q, c := newTestQueue(t, time.Now())
 	for i := 0; i < 3; i++ {
-		q.Add(ctx, "p", nil, nil) // ids 1..3; wait = [3 2 1]
+		if _, err := q.Add(ctx, "p", nil, nil); err != nil { // ids 1..3; wait = [3 2 1]
+			t.Fatal(err)
+		}
 	}
 	if err := q.Pause(ctx); err != nil {
 		t.Fatal(err)
@@ -272,9 +274,15 @@ func TestPauseResumeMerges(t *testing.T) {
 	}
 	// Resume with only delayed jobs sets the delay marker.
 	q2, c2 := newTestQueue(t, time.UnixMilli(1_732_700_000_000))
-	q2.Add(ctx, "d", nil, &JobOptions{Delay: time.Second})
-	q2.Pause(ctx)
-	q2.Resume(ctx)
+	if _, err := q2.Add(ctx, "d", nil, &JobOptions{Delay: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q2.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q2.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if s := c2.ZScore(ctx, q2.keys.marker, "1").Val(); s != 1_732_700_001_000 {
 		t.Fatalf("delay marker = %v", s)
 	}
@@ -283,8 +291,12 @@ func TestPauseResumeMerges(t *testing.T) {
 func TestDrainAndObliterate(t *testing.T) {
 	ctx := context.Background()
 	q, c := newTestQueue(t, time.Now())
-	q.Add(ctx, "a", nil, nil)
-	q.Add(ctx, "b", nil, &JobOptions{Priority: 2})
+	if _, err := q.Add(ctx, "a", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Add(ctx, "b", nil, &JobOptions{Priority: 2}); err != nil {
+		t.Fatal(err)
+	}
 	d, _ := q.Add(ctx, "c", nil, &JobOptions{Delay: time.Hour})
 	if err := q.Drain(ctx, false); err != nil {
 		t.Fatal(err)
@@ -304,7 +316,9 @@ func TestDrainAndObliterate(t *testing.T) {
 	}
 
 	jobs := make([]BulkJob, 2500)
-	q.AddBulk(ctx, jobs)
+	if _, err := q.AddBulk(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
 	a, _ := q.Add(ctx, "active", nil, nil)
 	c.LRem(ctx, q.keys.wait, 0, a.ID)
 	c.LPush(ctx, q.keys.active, a.ID)

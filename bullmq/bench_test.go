@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // seedOptions are the job options of the orchestrator's seed spec.
@@ -16,8 +18,8 @@ func seedOptions() *JobOptions {
 // per CPU on this 2-core target), as cmd/bullmq-bench does.
 func BenchmarkAdd(b *testing.B) {
 	ctx := context.Background()
-	c := testClient(b)
-	q, _ := NewQueue(c, uniqueQueue(b, "bench-add"), nil)
+	c := bullmqtest.RedisClient(b)
+	q, _ := NewQueue(c, bullmqtest.QueueName(b, "bench-add"), nil)
 	data := map[string]string{"taskId": "00000000-0000-0000-0000-000000000000", "prompt": "hello"}
 	opts := seedOptions()
 	b.SetParallelism(50)
@@ -36,8 +38,8 @@ func BenchmarkAdd(b *testing.B) {
 // BenchmarkAddSequential adds jobs one at a time (latency bound).
 func BenchmarkAddSequential(b *testing.B) {
 	ctx := context.Background()
-	c := testClient(b)
-	q, _ := NewQueue(c, uniqueQueue(b, "bench-add1"), nil)
+	c := bullmqtest.RedisClient(b)
+	q, _ := NewQueue(c, bullmqtest.QueueName(b, "bench-add1"), nil)
 	data := map[string]string{"taskId": "00000000-0000-0000-0000-000000000000", "prompt": "hello"}
 	opts := seedOptions()
 	b.ResetTimer()
@@ -52,8 +54,8 @@ func BenchmarkAddSequential(b *testing.B) {
 // BenchmarkAddBulk adds batches of 1000 jobs, one AddBulk after another.
 func BenchmarkAddBulk(b *testing.B) {
 	ctx := context.Background()
-	c := testClient(b)
-	q, _ := NewQueue(c, uniqueQueue(b, "bench-bulk"), nil)
+	c := bullmqtest.RedisClient(b)
+	q, _ := NewQueue(c, bullmqtest.QueueName(b, "bench-bulk"), nil)
 	opts := seedOptions()
 	jobs := make([]BulkJob, 1000)
 	for i := range jobs {
@@ -71,8 +73,8 @@ func BenchmarkAddBulk(b *testing.B) {
 // BenchmarkAddBulkParallel runs two AddBulk callers at once.
 func BenchmarkAddBulkParallel(b *testing.B) {
 	ctx := context.Background()
-	c := testClient(b)
-	q, _ := NewQueue(c, uniqueQueue(b, "bench-bulkp"), nil)
+	c := bullmqtest.RedisClient(b)
+	q, _ := NewQueue(c, bullmqtest.QueueName(b, "bench-bulkp"), nil)
 	opts := seedOptions()
 	jobs := make([]BulkJob, 1000)
 	for i := range jobs {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestDecodeEvent(t *testing.T) {
@@ -138,7 +140,9 @@ func TestQueueEventsReadsFromDollarAndResumes(t *testing.T) {
 	ctx := context.Background()
 	q, c := newTestQueue(t, time.Now())
 	// An event before Run starts is not delivered with "$".
-	q.Add(ctx, "before", nil, nil)
+	if _, err := q.Add(ctx, "before", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 
 	qe, err := NewQueueEvents(c, q.Name(), &QueueEventsOptions{BlockTimeout: 30 * time.Second})
 	if err != nil {
@@ -147,10 +151,7 @@ func TestQueueEventsReadsFromDollarAndResumes(t *testing.T) {
 	col := newCollector()
 	stop := startEvents(t, qe, col.handle)
 	// Wait until Run has pinned "$" to a real id, so the next add is seen.
-	deadline := time.Now().Add(5 * time.Second)
-	for qe.LastID() == "$" && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	bullmqtest.WaitFor(t, 5*time.Second, `LastID past "$"`, func() bool { return qe.LastID() != "$" })
 	j, _ := q.Add(ctx, "after", nil, &JobOptions{Delay: time.Minute})
 	evs := col.waitFor(t, 2)
 	if evs[0].Type != EventAdded || evs[0].JobID != j.ID || evs[0].Name != "after" || evs[1].Type != EventDelayed ||
@@ -169,7 +170,9 @@ func TestQueueEventsReadsFromDollarAndResumes(t *testing.T) {
 	}
 
 	// Resume from the saved id: events added while stopped are delivered.
-	q.Add(ctx, "offline", nil, nil)
+	if _, err := q.Add(ctx, "offline", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	qe2, _ := NewQueueEvents(c, q.Name(), &QueueEventsOptions{LastID: last})
 	col2 := newCollector()
 	startEvents(t, qe2, col2.handle)
@@ -182,7 +185,9 @@ func TestQueueEventsReadsFromDollarAndResumes(t *testing.T) {
 func TestQueueEventsHandlerRetry(t *testing.T) {
 	ctx := context.Background()
 	q, c := newTestQueue(t, time.Now())
-	q.Add(ctx, "a", nil, nil)
+	if _, err := q.Add(ctx, "a", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	qe, _ := NewQueueEvents(c, q.Name(), &QueueEventsOptions{LastID: "0", RetryDelay: time.Millisecond})
 	var mu sync.Mutex
 	var seen []string
@@ -211,7 +216,9 @@ func TestQueueEventsToleratesTrimAndReconnect(t *testing.T) {
 	ctx := context.Background()
 	q, c := newTestQueue(t, time.Now())
 	for i := 0; i < 10; i++ {
-		q.Add(ctx, "a", nil, nil)
+		if _, err := q.Add(ctx, "a", nil, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	first := c.XRangeN(ctx, q.keys.events, "-", "+", 1).Val()[0].ID
 	// Trim the stream past the saved id: reading resumes at the oldest entry left.
@@ -226,7 +233,9 @@ func TestQueueEventsToleratesTrimAndReconnect(t *testing.T) {
 	// Kill the reader's own connection (found by the name Node would give
 	// it): Run reconnects and goes on.
 	killClientByName(t, c, q.keys.connName(":qe"))
-	q.Add(ctx, "after-kill", nil, nil)
+	if _, err := q.Add(ctx, "after-kill", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	evs = col.waitFor(t, 6)
 	if evs[4].Name != "after-kill" {
 		t.Fatalf("after reconnect: %+v", evs[4])
@@ -310,10 +319,12 @@ func TestQueueEventsDedicatedReader(t *testing.T) {
 // must not read (run with -race).
 func TestQueueEventsNoRaceWithLiveClient(t *testing.T) {
 	ctx := context.Background()
-	testClient(t) // skip or fail without Redis
-	c := redis.NewClient(testRedisOptions(t))
+	bullmqtest.RedisAddr(t) // skip or fail without Redis
+	o := bullmqtest.RedisOptions(t)
+	o.MaintNotificationsConfig = nil // go-redis's default: it updates the config at the first connection
+	c := redis.NewClient(o)
 	defer c.Close()
-	name := uniqueQueue(t, "qe-race")
+	name := bullmqtest.QueueName(t, "qe-race")
 	qe, err := NewQueueEvents(c, name, &QueueEventsOptions{LastID: "0"})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // crc16 is the CRC16-CCITT (XMODEM) checksum Redis Cluster uses for slots.
@@ -149,15 +151,17 @@ func (r *scriptKeysRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook)
 // to one slot, as Redis Cluster requires.
 func TestScriptCallsStayInOneSlot(t *testing.T) {
 	ctx := context.Background()
-	testClient(t)
-	c := redis.NewClient(testRedisOptions(t))
+	bullmqtest.RedisAddr(t) // skip or fail without Redis
+	c := redis.NewClient(bullmqtest.RedisOptions(t))
 	defer c.Close()
 	rec := &scriptKeysRecorder{}
 	c.AddHook(rec)
-	name := "{" + uniqueQueue(t, "slot") + "}"
+	name := "{" + bullmqtest.QueueName(t, "slot") + "}"
 	t.Cleanup(func() {
-		q, _ := NewQueue(testClient(t), name, nil)
-		q.Obliterate(context.Background(), true)
+		q, _ := NewQueue(bullmqtest.RedisClient(t), name, nil)
+		if err := q.Obliterate(context.Background(), true); err != nil {
+			t.Errorf("obliterate %s: %v", name, err)
+		}
 	})
 	q, err := NewQueue(c, name, nil)
 	if err != nil {
@@ -169,13 +173,27 @@ func TestScriptCallsStayInOneSlot(t *testing.T) {
 	if _, err := q.AddBulk(ctx, make([]BulkJob, 600)); err != nil {
 		t.Fatal(err)
 	}
-	q.Add(ctx, "d", nil, &JobOptions{Delay: time.Minute})
-	q.Add(ctx, "p", nil, &JobOptions{Priority: 3})
-	q.Remove(ctx, "a")
-	q.Clean(ctx, 0, 1, StateWaiting)
-	q.Pause(ctx)
-	q.Resume(ctx)
-	q.Drain(ctx, true)
+	if _, err := q.Add(ctx, "d", nil, &JobOptions{Delay: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Add(ctx, "p", nil, &JobOptions{Priority: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Remove(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Clean(ctx, 0, 1, StateWaiting); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Drain(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	if err := q.Obliterate(ctx, true); err != nil {
 		t.Fatal(err)
 	}

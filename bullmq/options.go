@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -296,12 +297,25 @@ type JobOptions struct {
 	RemoveOnFail *KeepJobs
 	// Timestamp overrides the creation time; zero means now.
 	Timestamp time.Time
-	// Extra holds every other "opts" key (keepLogs "kl", "de", "repeat",
-	// "parent", "stackTraceLimit", …) as raw JSON. It is kept on decode and
-	// written back on encode; a key here that is also a field above
-	// overrides the field.
+	// Extra holds every other "opts" key as raw JSON. It is kept on decode
+	// (a job written by another client may carry any key: "de", "repeat",
+	// "parent", …) and written back on encode; a key here that is also a
+	// field above overrides the field. On add, only the keys this library
+	// implements are accepted: "kl" (keepLogs, applied by Job.Log) and
+	// "stackTraceLimit" (applied when a failure's stack trace is stored),
+	// besides the keys of the fields above; any other key
+	// fails the add with ErrInvalidOptions, because a worker of this
+	// library, or of the Node package, would otherwise act on a feature
+	// (deduplication, repeat, flows) that the add did not set up.
 	Extra map[string]json.RawMessage
 }
+
+// supportedExtra are the keys JobOptions.Extra accepts on add besides the
+// keys of its fields. Deduplication ("de"), repeatable jobs ("repeat",
+// "rjk", "prevMillis"), flows ("parent", "fpof", "cpof", "idof", "rdof"),
+// "sizeLimit", "telemetry" and any unknown key are refused until they are
+// implemented.
+var supportedExtra = [...]string{"kl", "stackTraceLimit"}
 
 // knownOptKeys are the "opts" keys that have a JobOptions field.
 var knownOptKeys = [...]string{"attempts", "backoff", "delay", "jobId", "lifo", "priority", "removeOnComplete", "removeOnFail", "timestamp"}
@@ -532,6 +546,10 @@ func (o *JobOptions) validate() error {
 		}
 	}
 	for k, v := range o.Extra {
+		if !isKnownOptKey(k) && !slices.Contains(supportedExtra[:], k) {
+			return fmt.Errorf("%w: option %q is not implemented by this library (extra options it implements: %s)",
+				ErrInvalidOptions, k, strings.Join(supportedExtra[:], ", "))
+		}
 		if len(v) > 0 && !json.Valid(v) {
 			return fmt.Errorf("%w: extra option %q is not valid JSON", ErrInvalidOptions, k)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -376,6 +375,3 @@ func encodeData(v any) (json.RawMessage, error) {
 	}
 	return b, nil
 }
-
-// msArg formats a duration as whole ms for a script argument.
-func msArg(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -13,14 +13,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/agentorch/orchestrator/internal/testenv"
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // newTestQueue returns a Queue on a unique queue name with a fixed clock.
 func newTestQueue(t *testing.T, now time.Time) (*Queue, redis.UniversalClient) {
 	t.Helper()
-	c := testClient(t)
-	name := uniqueQueue(t, "q")
+	c := bullmqtest.RedisClient(t)
+	name := bullmqtest.QueueName(t, "q")
 	q, err := NewQueue(c, name, &QueueOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -307,9 +307,9 @@ func TestAddWhilePausedAndMaxed(t *testing.T) {
 
 // privateQueue returns a Queue and its client on a private redis-server
 // (so the test may flush its script cache or restart it), and the server.
-func privateQueue(t *testing.T) (*Queue, *redis.Client, *testenv.RedisServer) {
+func privateQueue(t *testing.T) (*Queue, *redis.Client, *bullmqtest.RedisServer) {
 	t.Helper()
-	srv := testenv.StartRedis(t)
+	srv := bullmqtest.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = c.Close() })
 	q, err := NewQueue(c, "restart", nil)
@@ -379,11 +379,21 @@ func TestScriptsReloadedAfterRestart(t *testing.T) {
 	if _, err := q.Add(ctx, "warm", nil, &JobOptions{JobID: "w"}); err != nil {
 		t.Fatal(err)
 	}
-	q.Remove(ctx, "w")
-	q.Clean(ctx, 0, 0, StateCompleted)
-	q.Pause(ctx)
-	q.Resume(ctx)
-	q.Drain(ctx, true)
+	if err := q.Remove(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Clean(ctx, 0, 0, StateCompleted); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Drain(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 
 	steps := []struct {
 		name string
@@ -477,8 +487,8 @@ func TestAddBulkSharedOptions(t *testing.T) {
 // opts.maxLenEvents like per-event trimming does.
 func TestAddBulkTrimsEventsOnce(t *testing.T) {
 	ctx := context.Background()
-	c := testClient(t)
-	q, err := NewQueue(c, uniqueQueue(t, "trim"), &QueueOptions{MaxLenEvents: 100})
+	c := bullmqtest.RedisClient(t)
+	q, err := NewQueue(c, bullmqtest.QueueName(t, "trim"), &QueueOptions{MaxLenEvents: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +546,9 @@ func TestConcurrentAdds(t *testing.T) {
 	next := make(map[int]int)
 	for i := len(ids) - 1; i >= 0; i-- {
 		var w, k int
-		fmt.Sscanf(ids[i], "w%d-%d", &w, &k)
+		if _, err := fmt.Sscanf(ids[i], "w%d-%d", &w, &k); err != nil {
+			t.Fatalf("job id %q: %v", ids[i], err)
+		}
 		if k != next[w] {
 			t.Fatalf("goroutine %d: job %d before job %d", w, k, next[w])
 		}
@@ -607,19 +619,15 @@ func TestCombinedAddCancel(t *testing.T) {
 	}
 	waitPending := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		bullmqtest.Eventually(t, 5*time.Second, "pending adds", func() error {
 			q.adds.mu.Lock()
 			got := len(q.adds.pending)
 			q.adds.mu.Unlock()
-			if got == n {
-				return
+			if got != n {
+				return fmt.Errorf("pending = %d, want %d", got, n)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("pending = %d, want %d", got, n)
-			}
-			time.Sleep(time.Millisecond)
-		}
+			return nil
+		})
 	}
 
 	// Two leaders, each alone in its call, held at the gate.

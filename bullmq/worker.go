@@ -295,7 +295,8 @@ func (w *Worker) slot(jobsCtx context.Context) {
 type fetchResult struct {
 	job       *Job
 	rateLimit time.Duration
-	nextDue   int64 // ms; 0 when no delayed job
+	nextDue   int64    // ms; 0 when no delayed job
+	skipped   []string // ids dropped for a missing job hash
 }
 
 // fetch returns the next job, blocking while there is none, or nil once the
@@ -367,14 +368,26 @@ func (w *Worker) fetchOnce(ctx context.Context) (fetchResult, error) {
 	return w.parseFetch(reply, token)
 }
 
-// parseFetch decodes the {fields|0, id|0, rateLimitTtl, nextDelayedDue}
-// tuple of the fetch scripts.
+// parseFetch decodes the {fields|0, id|0, rateLimitTtl, nextDelayedDue,
+// skippedIds} tuple of the fetch scripts, and reports the skipped ids (job
+// ids found without their job hash) to OnMissingJob.
 func (w *Worker) parseFetch(reply any, token string) (fetchResult, error) {
 	arr, ok := reply.([]any)
-	if !ok || len(arr) != 4 {
+	if !ok || (len(arr) != 4 && len(arr) != 5) {
 		return fetchResult{}, fmt.Errorf("fetch job from queue %s: unexpected reply %v", w.keys.queue, reply)
 	}
 	var res fetchResult
+	if len(arr) == 5 {
+		skipped, _ := arr[4].([]any)
+		for _, s := range skipped {
+			id, _ := s.(string)
+			res.skipped = append(res.skipped, id)
+			w.log.Warn("bullmq: job id without a job hash taken off the queue, not run", "queue", w.keys.queue, "job_id", id)
+			if fn := w.opts.OnMissingJob; fn != nil {
+				w.hooks.push(func() { fn(id) })
+			}
+		}
+	}
 	if ttl, ok := arr[2].(int64); ok && ttl > 0 {
 		res.rateLimit = time.Duration(ttl) * time.Millisecond
 	}
@@ -388,8 +401,8 @@ func (w *Worker) parseFetch(reply any, token string) (fetchResult, error) {
 	id, _ := arr[1].(string)
 	job, err := parseJobFlat(id, fields)
 	if err != nil {
-		// Fail it at once rather than let it stall forever. (A job whose
-		// hash is gone cannot be failed; the stalled checker drops its id.)
+		// Fail it at once rather than let it stall forever. (An id whose
+		// hash is gone is never fetched: the scripts skip it.)
 		job = &Job{ID: id}
 		job.decodeErr = fmt.Errorf("decode job %s of queue %s: %w", id, w.keys.queue, err)
 	}

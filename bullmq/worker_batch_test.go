@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // TestFinishBatchWritesAsSingle checks that finishing jobs in batches
@@ -52,7 +54,7 @@ func TestFinishBatchWritesAsSingle(t *testing.T) {
 		}, &WorkerOptions{Concurrency: conc, NoAutoPipeline: noBatch,
 			OnCompleted: func(*Job, json.RawMessage) { done.Add(1) },
 			OnFailed:    func(*Job, error) { done.Add(1) }})
-		waitFor(t, 20*time.Second, "all jobs finished", func() bool { return done.Load() == n })
+		bullmqtest.WaitFor(t, 20*time.Second, "all jobs finished", func() bool { return done.Load() == n })
 		out := map[string]any{}
 		for i, id := range ids {
 			h, err := e.client.HGetAll(ctx, e.k.job(id)).Result()
@@ -127,10 +129,10 @@ func TestFinishBatchEntryError(t *testing.T) {
 	}, &WorkerOptions{Concurrency: n,
 		OnCompleted: func(*Job, json.RawMessage) { completed.Add(1) },
 		OnError:     func(error) { errs.Add(1) }})
-	waitFor(t, 10*time.Second, "all jobs active", func() bool { return e.client.LLen(ctx, e.k.active).Val() == n })
+	bullmqtest.WaitFor(t, 10*time.Second, "all jobs active", func() bool { return e.client.LLen(ctx, e.k.active).Val() == n })
 	close(release)
-	waitFor(t, 10*time.Second, "other jobs completed", func() bool { return completed.Load() == n-1 })
-	waitFor(t, 10*time.Second, "error reported", func() bool { return errs.Load() >= 1 })
+	bullmqtest.WaitFor(t, 10*time.Second, "other jobs completed", func() bool { return completed.Load() == n-1 })
+	bullmqtest.WaitFor(t, 10*time.Second, "error reported", func() bool { return errs.Load() >= 1 })
 	if got := e.client.ZCard(ctx, e.k.completed).Val(); got != n-1 {
 		t.Errorf("completed set has %d jobs, want %d", got, n-1)
 	}
@@ -172,7 +174,7 @@ func TestFinishBatchTakesFromWaitAndPrioritized(t *testing.T) {
 				mu.Unlock()
 				return "ok", nil
 			}, &WorkerOptions{Concurrency: first, OnCompleted: func(*Job, json.RawMessage) { done.Add(1) }})
-			waitFor(t, 10*time.Second, "first wave active", func() bool { return e.client.LLen(ctx, e.k.active).Val() == first })
+			bullmqtest.WaitFor(t, 10*time.Second, "first wave active", func() bool { return e.client.LLen(ctx, e.k.active).Val() == first })
 
 			var ids []string
 			for i := range 4 {
@@ -188,7 +190,7 @@ func TestFinishBatchTakesFromWaitAndPrioritized(t *testing.T) {
 				}
 			}
 			close(release)
-			waitFor(t, 10*time.Second, "all jobs completed", func() bool { return done.Load() == first+8 })
+			bullmqtest.WaitFor(t, 10*time.Second, "all jobs completed", func() bool { return done.Load() == first+8 })
 			mu.Lock()
 			defer mu.Unlock()
 			for _, id := range ids {
@@ -231,7 +233,7 @@ func TestFinishReportsVanishedJob(t *testing.T) {
 					notFound.Add(1)
 				}
 			}})
-			waitFor(t, 10*time.Second, "ErrJobNotFound reported", func() bool { return notFound.Load() == 1 })
+			bullmqtest.WaitFor(t, 10*time.Second, "ErrJobNotFound reported", func() bool { return notFound.Load() == 1 })
 			if n := e.client.Exists(ctx, e.k.job(id)).Val(); n != 0 {
 				t.Errorf("job hash written back after its deletion")
 			}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestWorkerCloseWaitsForJobsInFlight(t *testing.T) {
@@ -131,7 +134,7 @@ func TestWorkerRunContextCancel(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- w.Run(ctx) }()
 	// Blocked for the default 5s drain delay; cancel must not wait for it.
-	waitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("ctx-w") })
+	bullmqtest.WaitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("ctx-w") })
 	begin := time.Now()
 	cancel()
 	select {
@@ -173,7 +176,7 @@ func TestWorkerNoGoroutineLeak(t *testing.T) {
 	}
 	runErr := make(chan error, 1)
 	go func() { runErr <- w.Run(context.Background()) }()
-	waitFor(t, 5*time.Second, "20 jobs", func() bool { return done.Load() == 20 })
+	bullmqtest.WaitFor(t, 5*time.Second, "20 jobs", func() bool { return done.Load() == 20 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := w.Close(ctx); err != nil {
@@ -182,13 +185,12 @@ func TestWorkerNoGoroutineLeak(t *testing.T) {
 	if err := <-runErr; err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
+	bullmqtest.Eventually(t, 3*time.Second, "goroutines to end after Close", func() error {
+		if now := runtime.NumGoroutine(); now > before {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
-			t.Fatalf("goroutines: %d before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:n])
+			return fmt.Errorf("%d before, %d after Close:\n%s", before, now, buf[:n])
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // crashQueueEnv names the queue the crash-test child worker consumes; when it
@@ -27,7 +29,7 @@ func TestCrashWorkerProcess(t *testing.T) {
 	if queue == "" {
 		t.Skip("child process of TestWorkerCrashRecovery")
 	}
-	client := redis.NewClient(testRedisOptions(t))
+	client := redis.NewClient(bullmqtest.RedisOptions(t))
 	w, err := NewWorker(client, queue, func(ctx context.Context, j *Job) (any, error) {
 		fmt.Printf("START %s\n", j.ID)
 		select {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // workerEnv is one test's queue, its client and a Queue to add jobs with.
@@ -25,8 +27,8 @@ type workerEnv struct {
 
 func newWorkerEnv(tb testing.TB, base string) *workerEnv {
 	tb.Helper()
-	c := testClient(tb)
-	name := uniqueQueue(tb, base)
+	c := bullmqtest.RedisClient(tb)
+	name := bullmqtest.QueueName(tb, base)
 	q, err := NewQueue(c, name, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -97,18 +99,6 @@ func (e *workerEnv) startWorker(proc Processor, opts *WorkerOptions) *Worker {
 	return w
 }
 
-// waitFor polls cond every 10ms until it holds or the deadline passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // state returns the job's state.
 func (e *workerEnv) state(id string) JobState {
 	e.tb.Helper()
@@ -122,7 +112,7 @@ func (e *workerEnv) state(id string) JobState {
 // waitState waits until job id is in state want.
 func (e *workerEnv) waitState(id string, want JobState, timeout time.Duration) {
 	e.tb.Helper()
-	waitFor(e.tb, timeout, fmt.Sprintf("job %s %s", id, want), func() bool { return e.state(id) == want })
+	bullmqtest.WaitFor(e.tb, timeout, fmt.Sprintf("job %s %s", id, want), func() bool { return e.state(id) == want })
 }
 
 // job reads job id.
@@ -216,12 +206,6 @@ func (r *recorder) count(s string) int {
 		}
 	}
 	return n
-}
-
-// wait waits for item s to be recorded.
-func (r *recorder) wait(tb testing.TB, s string, timeout time.Duration) {
-	tb.Helper()
-	waitFor(tb, timeout, "recorded "+s, func() bool { return r.count(s) > 0 })
 }
 
 var errBoom = errors.New("boom")

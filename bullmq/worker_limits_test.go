@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestWorkerRateLimiter(t *testing.T) {
@@ -91,7 +93,7 @@ func TestWorkerHonoursPause(t *testing.T) {
 	e.startWorker(func(ctx context.Context, j *Job) (any, error) { runs.Add(1); return nil, nil },
 		&WorkerOptions{Name: "pause-w", DrainDelay: 5 * time.Second})
 	// The worker looked, found the queue paused, and blocked on the marker.
-	waitFor(t, 5*time.Second, "worker blocked on the marker", func() bool { return e.blocked("pause-w") })
+	bullmqtest.WaitFor(t, 5*time.Second, "worker blocked on the marker", func() bool { return e.blocked("pause-w") })
 	if n := runs.Load(); n != 0 {
 		t.Fatalf("%d jobs ran while paused", n)
 	}

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestWorkerRenewsLocks(t *testing.T) {
@@ -64,7 +66,7 @@ func TestWorkerLockLost(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("processor context not cancelled after the lock was lost")
 	}
-	waitFor(t, 2*time.Second, "OnLockLost", func() bool { return lostJob.Load() == job.ID })
+	bullmqtest.WaitFor(t, 2*time.Second, "OnLockLost", func() bool { return lostJob.Load() == job.ID })
 	// The result must not be written: the job stays active, owned by the
 	// other lock holder.
 	if s := e.state(job.ID); s != StateActive {

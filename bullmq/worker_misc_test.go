@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestWorkerRefusesFlowAndSchedulerJobs(t *testing.T) {
@@ -18,7 +20,10 @@ func TestWorkerRefusesFlowAndSchedulerJobs(t *testing.T) {
 	ctx := context.Background()
 	child := e.add("child", nil, &JobOptions{Attempts: 3})
 	sched := e.add("sched", nil, &JobOptions{Attempts: 3})
-	legacy := e.add("legacy", nil, &JobOptions{Attempts: 3, Extra: map[string]json.RawMessage{"repeat": json.RawMessage(`{"every":1000}`)}})
+	legacy := e.add("legacy", nil, &JobOptions{Attempts: 3})
+	// Add refuses "repeat"; a legacy repeatable job written by another
+	// client carries it in its opts.
+	e.client.HSet(ctx, e.k.job(legacy.ID), "opts", `{"attempts":3,"repeat":{"every":1000}}`)
 	e.client.HSet(ctx, e.k.job(child.ID), "parentKey", "bull:parents:1", "parent", `{"id":"1","queueKey":"bull:parents"}`)
 	e.client.HSet(ctx, e.k.job(sched.ID), "rjk", "every-minute")
 	var runs atomic.Int32
@@ -77,7 +82,7 @@ func TestWorkerConnectionName(t *testing.T) {
 	t.Parallel()
 	e := newWorkerEnv(t, "w-name")
 	e.startWorker(func(ctx context.Context, j *Job) (any, error) { return nil, nil }, &WorkerOptions{Name: "gopher"})
-	waitFor(t, 5*time.Second, "named connection", func() bool { return e.blocked("gopher") })
+	bullmqtest.WaitFor(t, 5*time.Second, "named connection", func() bool { return e.blocked("gopher") })
 	want := "bull:" + base64.StdEncoding.EncodeToString([]byte(e.name)) + ":w:gopher"
 	list, _ := e.client.ClientList(context.Background()).Result()
 	if !strings.Contains(list, "name="+want+" ") {
@@ -117,7 +122,7 @@ func TestWorkerGlobalRateLimit(t *testing.T) {
 
 func TestNewWorkerValidates(t *testing.T) {
 	t.Parallel()
-	c := testClient(t)
+	c := bullmqtest.RedisClient(t)
 	proc := func(ctx context.Context, j *Job) (any, error) { return nil, nil }
 	bad := []*WorkerOptions{
 		{Concurrency: -1},
@@ -159,9 +164,9 @@ func TestWorkerIdleDoesNotSpin(t *testing.T) {
 	const drain = 200 * time.Millisecond
 	w := e.startWorker(func(ctx context.Context, j *Job) (any, error) { return nil, nil },
 		&WorkerOptions{Name: "idle-w", DrainDelay: drain})
-	waitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("idle-w") })
+	bullmqtest.WaitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("idle-w") })
 	start, n0 := time.Now(), w.fetches.Load()
-	waitFor(t, 5*time.Second, "3 more fetches", func() bool { return w.fetches.Load() >= n0+3 })
+	bullmqtest.WaitFor(t, 5*time.Second, "3 more fetches", func() bool { return w.fetches.Load() >= n0+3 })
 	if d := time.Since(start); d < 2*drain {
 		t.Errorf("3 fetches in %s on an empty queue: spinning (drain delay %s)", d, drain)
 	}
@@ -175,7 +180,7 @@ func TestWorkerWakesForDelayedJob(t *testing.T) {
 		started <- time.Now()
 		return nil, nil
 	}, &WorkerOptions{Name: "delay-w", DrainDelay: 5 * time.Second})
-	waitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("delay-w") })
+	bullmqtest.WaitFor(t, 5*time.Second, "worker blocked", func() bool { return e.blocked("delay-w") })
 	added := time.Now()
 	e.add("later", nil, &JobOptions{Delay: 300 * time.Millisecond})
 	select {

@@ -105,6 +105,12 @@ type WorkerOptions struct {
 	// OnLockLost is called when the lock of a job in flight was lost; the
 	// job's context is cancelled and its result will not be written.
 	OnLockLost func(job *Job)
+	// OnMissingJob is called for each job id a fetch found in the queue
+	// without its job hash (evicted by a Redis whose maxmemory-policy is not
+	// noeviction, or deleted by hand). Such an id is never run: the fetch
+	// removes it from the queue and takes the next job. The worker also logs
+	// it as a warning.
+	OnMissingJob func(jobID string)
 }
 
 // Default worker settings, the same as the Node package's.

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestWorkerRetention(t *testing.T) {
@@ -68,7 +70,7 @@ func TestWorkerRetention(t *testing.T) {
 				}
 				return nil, nil
 			}, wo)
-			waitFor(t, 5*time.Second, "4 jobs finished", func() bool { return done.Load() == 4 })
+			bullmqtest.WaitFor(t, 5*time.Second, "4 jobs finished", func() bool { return done.Load() == 4 })
 			kept, err := e.client.ZRange(ctx, set, 0, -1).Result()
 			if err != nil {
 				t.Fatal(err)

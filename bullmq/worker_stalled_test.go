@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 // strandJob moves job id from wait to active without a lock, as if the
@@ -42,10 +44,10 @@ func TestWorkerRecoversStalledJob(t *testing.T) {
 	if n := len(e.eventsOf("stalled", job.ID)); n != 1 {
 		t.Errorf("%d stalled events", n)
 	}
-	waitFor(t, 2*time.Second, "OnStalled", func() bool { return stalled.Load() == job.ID })
+	bullmqtest.WaitFor(t, 2*time.Second, "OnStalled", func() bool { return stalled.Load() == job.ID })
 	// The fleet-wide guard lives one StalledInterval.
 	var ttl time.Duration
-	waitFor(t, 2*time.Second, "stalled-check guard", func() bool {
+	bullmqtest.WaitFor(t, 2*time.Second, "stalled-check guard", func() bool {
 		ttl, _ = e.client.PTTL(context.Background(), e.k.stalledCheck).Result()
 		return ttl > 0
 	})

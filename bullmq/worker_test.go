@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/bullmq/bullmqtest"
 )
 
 func TestWorkerProcessesInOrder(t *testing.T) {
@@ -34,7 +36,7 @@ func TestWorkerProcessesInOrder(t *testing.T) {
 		return map[string]int{"double": d.I * 2}, nil
 	}, &WorkerOptions{Name: "order-w", OnCompleted: func(*Job, json.RawMessage) { completed.Add(1) }})
 
-	waitFor(t, 5*time.Second, "10 completions", func() bool { return completed.Load() == 10 })
+	bullmqtest.WaitFor(t, 5*time.Second, "10 completions", func() bool { return completed.Load() == 10 })
 	if got := rec.list(); strings.Join(got, ",") != strings.Join(ids, ",") {
 		t.Fatalf("processing order %v, want %v", got, ids)
 	}
@@ -59,7 +61,7 @@ func TestWorkerProcessesInOrder(t *testing.T) {
 			t.Errorf("job %s completed events %v", id, ev)
 		}
 	}
-	waitFor(t, 2*time.Second, "drained event", func() bool { return len(e.eventsOf("drained", "")) > 0 })
+	bullmqtest.WaitFor(t, 2*time.Second, "drained event", func() bool { return len(e.eventsOf("drained", "")) > 0 })
 	if n, _ := e.client.LLen(context.Background(), e.k.active).Result(); n != 0 {
 		t.Errorf("%d jobs left active", n)
 	}
@@ -87,12 +89,12 @@ func TestWorkerConcurrency(t *testing.T) {
 		done.Add(1)
 		return nil, nil
 	}, &WorkerOptions{Concurrency: conc})
-	waitFor(t, 5*time.Second, "4 jobs in flight", func() bool { return inFlight.Load() == conc })
+	bullmqtest.WaitFor(t, 5*time.Second, "4 jobs in flight", func() bool { return inFlight.Load() == conc })
 	if n, _ := e.client.LLen(context.Background(), e.k.active).Result(); n != conc {
 		t.Errorf("active list has %d jobs, want %d", n, conc)
 	}
 	close(release)
-	waitFor(t, 5*time.Second, "all jobs done", func() bool { return done.Load() == n })
+	bullmqtest.WaitFor(t, 5*time.Second, "all jobs done", func() bool { return done.Load() == n })
 	if p := peak.Load(); p != conc {
 		t.Errorf("peak concurrency %d, want %d", p, conc)
 	}
@@ -151,7 +153,7 @@ func TestWorkerRetryBackoff(t *testing.T) {
 	if j.AttemptsMade != 4 || j.AttemptsStarted != 4 || j.FailedReason != "attempt 3: boom" || len(j.Stacktrace) != 3 {
 		t.Errorf("job: atm %d ats %d failedReason %q stack %d", j.AttemptsMade, j.AttemptsStarted, j.FailedReason, len(j.Stacktrace))
 	}
-	waitFor(t, 2*time.Second, "3 OnFailed calls", func() bool { return failedHooks.Load() == 3 })
+	bullmqtest.WaitFor(t, 2*time.Second, "3 OnFailed calls", func() bool { return failedHooks.Load() == 3 })
 }
 
 func TestWorkerRetryScoreAndImmediateRetry(t *testing.T) {
@@ -284,7 +286,7 @@ func TestWorkerUnrecoverableAndPanic(t *testing.T) {
 	if ev := e.eventsOf("retries-exhausted", pan.ID); len(ev) != 1 || ev[0]["attemptsMade"] != "1" {
 		t.Errorf("retries-exhausted events %v", ev)
 	}
-	waitFor(t, 2*time.Second, "OnFailed", func() bool { return gotErr.Load() != nil })
+	bullmqtest.WaitFor(t, 2*time.Second, "OnFailed", func() bool { return gotErr.Load() != nil })
 	if err := gotErr.Load().(error); !errors.Is(err, ErrUnrecoverable) || !errors.Is(err, errBoom) {
 		t.Errorf("OnFailed error %v does not match ErrUnrecoverable and the cause", err)
 	}
@@ -314,7 +316,7 @@ func TestWorkersShareQueueExactlyOnce(t *testing.T) {
 		e.startWorker(proc, &WorkerOptions{Name: fmt.Sprintf("share-%d", i), Concurrency: conc,
 			OnCompleted: func(*Job, json.RawMessage) { completed.Add(1) }})
 	}
-	waitFor(t, 30*time.Second, "all jobs completed", func() bool { return completed.Load() == n })
+	bullmqtest.WaitFor(t, 30*time.Second, "all jobs completed", func() bool { return completed.Load() == n })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(runs) != n {

@@ -293,6 +293,9 @@ local function run()
     end
     local ids = {}
     local legacy = false
+    -- Ids taken from the queue whose job hash is missing (see hasJob):
+    -- dropped, never activated, and reported in the first fetch reply.
+    local skipped = {}
     if take > 0 then
       local fromWait = redis.call("LRANGE", k.wait, -take, -1)
       if #fromWait > 0 then
@@ -302,16 +305,23 @@ local function run()
           local id = fromWait[j]
           if string.sub(id, 1, 2) == "0:" then
             legacy = true -- a BullMQ <= 4 marker id: dropped
-          else
+          elseif hasJob(base .. id) then
             ids[#ids + 1] = id
+          else
+            skipped[#skipped + 1] = id
           end
         end
       end
-      if not legacy and #ids < take then
+      if not legacy and #skipped == 0 and #ids < take then
         local want = take - #ids
         local popped = redis.call("ZPOPMIN", k.prioritized, want)
         for j = 1, #popped, 2 do
-          ids[#ids + 1] = popped[j]
+          local id = popped[j]
+          if hasJob(base .. id) then
+            ids[#ids + 1] = id
+          else
+            skipped[#skipped + 1] = id
+          end
         end
         if #popped < 2 * want then
           redis.call("DEL", k.pc)
@@ -323,29 +333,35 @@ local function run()
     end
     for j, id in ipairs(ids) do
       local i = wants[j]
-      out[i] = {activateJob(k, base .. id, id, now, e[i].nextToken, lockMs, workerName, maxEv), id, 0, 0}
+      out[i] = {activateJob(k, base .. id, id, now, e[i].nextToken, lockMs, workerName, maxEv), id, 0, 0, {}}
     end
     got = #ids
     local nextDue = nil
     for j = #ids + 1, #wants do
       local i = wants[j]
-      if legacy then
+      if legacy or #skipped > 0 then
         -- Fetch the rest one by one, as moveToFinished would.
         out[i] = fetchJob(k, base, now, e[i].nextToken, lockMs, limMax, limDur, workerName)
         if out[i][2] ~= 0 then
           got = got + 1
         end
       elseif paused or take < #wants then
-        out[i] = {0, 0, 0, 0}
+        out[i] = {0, 0, 0, 0, {}}
       else
         if nextDue == nil then
           nextDue = nextDelayedDue(k)
         end
-        out[i] = {0, 0, 0, nextDue}
+        out[i] = {0, 0, 0, nextDue, {}}
       end
     end
     if #ids > 0 then
       addMarker(k) -- as fetchJob
+    end
+    if #skipped > 0 then
+      local report = out[wants[1]][5]
+      for _, id in ipairs(skipped) do
+        report[#report + 1] = id
+      end
     end
   end
 

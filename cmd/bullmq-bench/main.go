@@ -16,8 +16,8 @@
 // line the round trip of an empty script call at concurrency 1.
 //
 // It prints one JSON line per measurement and one per Go/Node ratio. The
-// Node side needs `npm ci` in test/interop (flag -node-dir). Only a loopback
-// Redis is accepted.
+// Node side runs the Node driver's bench.js and needs `make node-deps` (npm
+// ci in test/node; flag -node-dir). Only a loopback Redis is accepted.
 //
 // Usage: go run ./cmd/bullmq-bench [-redis 127.0.0.1:6379] [-n 20000]
 package main
@@ -81,7 +81,7 @@ func main() {
 	flag.IntVar(&cfg.batch, "batch", 1000, "jobs per AddBulk call")
 	flag.StringVar(&conc, "concurrency", "1,50", "worker concurrencies to measure")
 	flag.StringVar(&versions, "node-versions", "6,5", "official package versions to compare with (5, 6)")
-	flag.StringVar(&cfg.nodeDir, "node-dir", "test/interop", "folder with node/bench.js and node_modules")
+	flag.StringVar(&cfg.nodeDir, "node-dir", "test/node", "folder with the Node driver's bench.js and node_modules")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 	flag.BoolVar(&cfg.skipNode, "skip-node", false, "measure Go only")
 	flag.IntVar(&cfg.repeat, "repeat", 1, "run each measurement this many times (1..5) and keep the fastest; memory is the highest seen")
@@ -442,14 +442,14 @@ func (b *bench) node(ctx context.Context, version string, extra map[string]any) 
 	return b.nodeOn(ctx, b.nextQueue(), version, extra)
 }
 
-// nodeOn runs node/bench.js on queue and returns its result line.
+// nodeOn runs the Node driver's bench.js on queue and returns its result line.
 func (b *bench) nodeOn(ctx context.Context, queue, version string, extra map[string]any) (result, error) {
 	cfg := map[string]any{"redis": "redis://" + b.cfg.redisAddr, "queue": queue, "prefix": b.prefix, "version": version, "timeoutMs": 300000}
 	for k, v := range extra {
 		cfg[k] = v
 	}
 	js, _ := json.Marshal(cfg)
-	cmd := exec.CommandContext(ctx, "node", filepath.Join("node", "bench.js"), string(js))
+	cmd := exec.CommandContext(ctx, "node", "bench.js", string(js))
 	cmd.Dir = b.cfg.nodeDir
 	cmd.Stderr = os.Stderr
 	return runChild(cmd, "node bench")

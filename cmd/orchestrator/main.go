@@ -26,6 +26,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/config"
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/httpapi"
+	"github.com/agentorch/orchestrator/internal/redact"
 	"github.com/agentorch/orchestrator/internal/redisconn"
 	"github.com/agentorch/orchestrator/internal/store/postgres"
 	"github.com/agentorch/orchestrator/internal/store/sqlite"
@@ -97,19 +98,26 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	disp, err := dispatch.New(client, dispatch.Options{
 		Names: cfg.Names(),
 		Enqueue: dispatch.EnqueuerOptions{Attempts: cfg.TaskAttempts, Backoff: backoffOf(cfg.TaskBackoff()),
-			KeepCompletedAge: cfg.QueueCleanCompletedAge, KeepFailedAge: cfg.QueueCleanFailedAge},
-		Relay:      dispatch.RelayOptions{Interval: cfg.RelayInterval},
-		Reconciler: dispatch.ReconcilerOptions{Interval: cfg.ReconcileInterval, MinAge: cfg.ReconcileMinAge, ResultGrace: cfg.ResultGrace},
-		Results:    dispatch.ResultsOptions{Concurrency: cfg.ResultConcurrency},
-		Cleaner:    dispatch.CleanerOptions{CompletedAge: cfg.QueueCleanCompletedAge, FailedAge: cfg.QueueCleanFailedAge},
-		Webhooks:   webhooks,
-		Logger:     logger,
-		Registerer: reg,
+			KeepCompletedAge: cfg.QueueCleanCompletedAge, KeepFailedAge: cfg.QueueCleanFailedAge,
+			RetryOnTimeout: cfg.TaskRetryOnTimeout},
+		Relay:         dispatch.RelayOptions{Interval: cfg.RelayInterval},
+		Reconciler:    dispatch.ReconcilerOptions{Interval: cfg.ReconcileInterval, MinAge: cfg.ReconcileMinAge, ResultGrace: cfg.ResultGrace},
+		Results:       dispatch.ResultsOptions{Concurrency: cfg.ResultConcurrency},
+		Cleaner:       dispatch.CleanerOptions{CompletedAge: cfg.QueueCleanCompletedAge, FailedAge: cfg.QueueCleanFailedAge},
+		Webhooks:      webhooks,
+		Logger:        logger,
+		Registerer:    reg,
+		StateCacheTTL: cfg.MetricsCacheTTL,
+
+		AllowEviction: cfg.RedisAllowEviction,
 	})
 	if err != nil {
 		return err
 	}
 	defer disp.Close()
+	if err := checkEvictionPolicy(ctx, disp, logger); err != nil {
+		return err
+	}
 
 	svcOpts := task.ServiceOptions{Logger: logger, Enqueuer: disp.Enqueuer(),
 		OnCreated:      func(*task.Task) { disp.Metrics().TaskCreated() },
@@ -118,10 +126,19 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		svcOpts.CheckCallbackURL = func(u string) error { return webhook.CheckURL(u, cfg.WebhookAllowPrivate) }
 	}
 	svc := task.NewService(store, svcOpts)
-	reg.MustRegister(disp.Collector(svc))
+	state, err := disp.Collector(svc)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(state)
 	httpMetrics, err := httpapi.MetricsMiddleware(reg)
 	if err != nil {
 		return err
+	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	var routes []httpapi.ExtraRoute
+	if cfg.MetricsAddr == "" { // on the API port, behind the API key when keys are set
+		routes = append(routes, httpapi.ExtraRoute{Pattern: "GET /metrics", Handler: metrics})
 	}
 	api, err := httpapi.New(httpapi.Options{
 		Service:    svc,
@@ -131,8 +148,7 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 		Redis:      disp,
 		QueueStats: disp,
 		Middleware: []func(http.Handler) http.Handler{httpMetrics},
-		Routes: []httpapi.ExtraRoute{{Pattern: "GET /metrics",
-			Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), Public: true}},
+		Routes:     routes,
 	})
 	if err != nil {
 		return fmt.Errorf("build http api: %w", err)
@@ -151,8 +167,27 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
+	defer ln.Close()
+	// METRICS_ADDR: /metrics alone, without key, on its own listener.
+	var metricsSrv *http.Server
+	metricsServed := make(chan error, 1) // stays empty without METRICS_ADDR
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		metricsSrv = &http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second,
+			MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		defer func() { _ = metricsSrv.Close() }() // on every return; a no-op after Shutdown
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { metricsServed <- metricsSrv.Serve(mln) }()
+	}
 	logger.Info("orchestrator listening", "addr", ln.Addr().String(), "version", version,
-		"api_keys", len(cfg.Keys), "webhooks", cfg.Webhooks())
+		"api_keys", len(cfg.Keys), "webhooks", cfg.Webhooks(), "metrics_addr", cfg.MetricsAddr,
+		"redis", cfg.Redis().Redacted(), "database", cfg.DatabaseRedacted())
 
 	// The loops outlive the HTTP server at shutdown, so that requests in
 	// flight can still enqueue; they stop right after it.
@@ -178,6 +213,9 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve http: %w", err)
+	case err := <-metricsServed:
+		_ = srv.Close()
+		return fmt.Errorf("serve metrics: %w", err)
 	case err := <-loopsDone:
 		loopsErr, loopsStopped = err, true
 		_ = srv.Close()
@@ -195,6 +233,14 @@ func run(ctx context.Context, stopSignals func(), cfg config.Orchestrator, logge
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
 	}
+	if metricsSrv != nil {
+		if err := metricsSrv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown metrics server: %w", err)
+		}
+		if err := <-metricsServed; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+	}
 	if err := waitLoops(); err != nil {
 		return fmt.Errorf("background loops: %w", err)
 	}
@@ -209,6 +255,24 @@ func apiKeys(keys []config.APIKey) []httpapi.APIKey {
 		out[i] = httpapi.APIKey{Name: k.Name, Key: k.Key, Admin: k.Admin}
 	}
 	return out
+}
+
+// checkEvictionPolicy refuses to start on a Redis whose maxmemory-policy may
+// evict queue keys (unless REDIS_ALLOW_EVICTION=true). A Redis that does
+// not answer does not stop the start: the policy is then checked before
+// every job add (dispatch.ErrEvictionPolicy), and tasks wait as pending.
+func checkEvictionPolicy(ctx context.Context, disp *dispatch.Dispatcher, logger *slog.Logger) error {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := disp.CheckEvictionPolicy(cctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, dispatch.ErrEvictionPolicy):
+		return err
+	}
+	logger.Warn("redis does not answer at start; its maxmemory-policy will be checked before jobs are added", "err", err)
+	return nil
 }
 
 // backoffOf turns TASK_BACKOFF_MS into the enqueuer's Backoff, where a
@@ -227,16 +291,16 @@ func openStore(ctx context.Context, db config.Database, logger *slog.Logger) (ta
 	case config.DriverPostgres:
 		s, err := postgres.Open(ctx, db.DSN, logger)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres store: %w", err)
+			return nil, fmt.Errorf("open postgres store %s: %w", redact.DSN(db.DSN), redact.DSNError(err, db.DSN))
 		}
-		logger.Info("store opened", "driver", db.Driver)
+		logger.Info("store opened", "driver", db.Driver, "database", redact.DSN(db.DSN))
 		return s, nil
 	default:
 		s, err := sqlite.Open(ctx, db.DSN, logger)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite store %s: %w", db.DSN, err)
 		}
-		logger.Info("store opened", "driver", db.Driver, "path", db.DSN)
+		logger.Info("store opened", "driver", db.Driver, "path", redact.DSN(db.DSN))
 		return s, nil
 	}
 }

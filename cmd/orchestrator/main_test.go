@@ -72,6 +72,13 @@ func baseEnv(vars ...string) []string {
 // /health answers 200.
 func start(tb testing.TB, dir string, vars ...string) *process {
 	tb.Helper()
+	return startWant(tb, dir, http.StatusOK, vars...)
+}
+
+// startWant runs the binary in dir with the variables and waits until GET
+// /health answers the status (503: serving, with a dependency down).
+func startWant(tb testing.TB, dir string, health int, vars ...string) *process {
+	tb.Helper()
 	port := testenv.FreePort(tb)
 	p := &process{
 		cmd:    exec.Command(binary(tb)),
@@ -105,25 +112,23 @@ func start(tb testing.TB, dir string, vars ...string) *process {
 			<-p.done
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Eventually(tb, 30*time.Second, fmt.Sprintf("the orchestrator /health to answer %d", health), func() error {
 		select {
 		case <-p.done:
 			tb.Fatalf("orchestrator exited early: %v\n%s", p.err, p.stderr)
 		default:
 		}
 		resp, err := http.Get(p.base + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, p.stderr)
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("orchestrator not healthy after 30s (last error %v)\n%s", err, p.stderr)
+		resp.Body.Close()
+		if resp.StatusCode != health {
+			return fmt.Errorf("GET /health: %s, want %d\n%s", resp.Status, health, p.stderr)
 		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+		return nil
+	})
+	return p
 }
 
 // stop sends SIGTERM and returns the exit error.
@@ -238,7 +243,7 @@ func TestBinaryFinishesInFlight(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, p.stderr, `"msg":"shutting down"`)
+	waitLog(t, p.stderr, `"msg":"shutting down"`)
 	if _, err := io.WriteString(conn, body[10:]); err != nil {
 		t.Fatal(err)
 	}
@@ -267,8 +272,7 @@ func waitConsumed(tb testing.TB, conn net.Conn) {
 	tb.Helper()
 	// The server's socket: local port = our remote port, remote port = our local port.
 	want := fmt.Sprintf(":%04X :%04X", conn.RemoteAddr().(*net.TCPAddr).Port, conn.LocalAddr().(*net.TCPAddr).Port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(tb, 10*time.Second, "the server to read the request", func() error {
 		var table []byte
 		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 			data, _ := os.ReadFile(f)
@@ -288,26 +292,23 @@ func waitConsumed(tb testing.TB, conn net.Conn) {
 				continue
 			}
 			if _, rx, _ := strings.Cut(f[4], ":"); strings.Trim(rx, "0") == "" {
-				return
+				return nil
 			}
+			return fmt.Errorf("receive queue %s", f[4])
 		}
-		if time.Now().After(deadline) {
-			tb.Fatal("the server never read the request")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return errors.New("server socket not found")
+	})
 }
 
-// waitFor polls the log until it contains s.
-func waitFor(tb testing.TB, log *testenv.Buffer, s string) {
+// waitLog polls the log until it contains s.
+func waitLog(tb testing.TB, log *testenv.Buffer, s string) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(log.String(), s) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("log never said %s:\n%s", s, log)
+	testenv.Eventually(tb, 10*time.Second, "the log to say "+s, func() error {
+		if !strings.Contains(log.String(), s) {
+			return fmt.Errorf("log so far:\n%s", log)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestBinaryInvalidConfig(t *testing.T) {
@@ -360,5 +361,169 @@ func TestBinaryBadDatabase(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("error does not say the store failed:\n%s", out)
+	}
+}
+
+// get sends GET url with the bearer key when not empty and returns the
+// status and body.
+func get(tb testing.TB, url, key string) (int, string) {
+	tb.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestBinaryMetrics: /metrics is on the API port, behind the key when
+// API_KEYS is set; with METRICS_ADDR it is served there without a key,
+// and not on the API port.
+func TestBinaryMetrics(t *testing.T) {
+	db := "DATABASE_URL=sqlite://" + testenv.SQLitePath(t)
+	const want = `orchestrator_tasks{status="pending"}`
+
+	t.Run("api port without keys", func(t *testing.T) {
+		p := start(t, t.TempDir(), db)
+		if code, body := get(t, p.base+"/metrics", ""); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics = %d, lacks %s:\n%.300s", code, want, body)
+		}
+	})
+	t.Run("api port with keys", func(t *testing.T) {
+		p := start(t, t.TempDir(), db, "API_KEYS=secret")
+		if code, _ := get(t, p.base+"/metrics", ""); code != 401 {
+			t.Errorf("GET /metrics without key = %d, want 401", code)
+		}
+		if code, _ := get(t, p.base+"/metrics", "wrong"); code != 401 {
+			t.Errorf("GET /metrics with a wrong key = %d, want 401", code)
+		}
+		if code, body := get(t, p.base+"/metrics", "secret"); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET /metrics with key = %d, lacks %s:\n%.300s", code, want, body)
+		}
+	})
+	t.Run("METRICS_ADDR", func(t *testing.T) {
+		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		p := start(t, t.TempDir(), db, "API_KEYS=secret", "METRICS_ADDR="+addr)
+		if code, body := get(t, "http://"+addr+"/metrics", ""); code != 200 || !strings.Contains(body, want) ||
+			!strings.Contains(body, "orchestrator_http_requests_total") {
+			t.Errorf("GET METRICS_ADDR/metrics without key = %d, lacks %s:\n%.300s", code, want, body)
+		}
+		if code, _ := get(t, "http://"+addr+"/tasks", ""); code != 404 {
+			t.Errorf("GET METRICS_ADDR/tasks = %d, want 404: only /metrics is served there", code)
+		}
+		if code, _ := get(t, p.base+"/metrics", "secret"); code != 404 {
+			t.Errorf("GET /metrics on the API port = %d, want 404", code)
+		}
+		if err := p.stop(t); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
+		}
+	})
+}
+
+// password is the secret the redaction tests put in connection strings;
+// no output of the binary may hold it.
+const password = "S3cretPw"
+
+// TestBinaryRedactsPasswords starts the binary with connection strings
+// holding a password, each failing at a different place (configuration,
+// the URL parsers, the env parser, connecting to PostgreSQL), and checks
+// that the output names the cause and never holds the password.
+func TestBinaryRedactsPasswords(t *testing.T) {
+	free := testenv.FreePort(t) // nothing listens there
+	tests := []struct {
+		name string
+		vars []string
+		want []string // in the output
+	}{
+		{"redis URL, bad db", []string{"REDIS_URL=redis://:" + password + "@127.0.0.1:6379/notanumber"}, []string{"REDIS_URL:"}},
+		{"redis URL, user and password", []string{"REDIS_URL=redis://default:" + password + "@127.0.0.1:6379/x"}, []string{"REDIS_URL:"}},
+		{"redis URL, password in a bad option", []string{"REDIS_URL=rediss://:" + password + "@127.0.0.1:6379/0?dial_timeout=" + password},
+			[]string{"REDIS_URL:", "xxxxx"}},
+		{"redis URL, password with a slash", []string{"REDIS_URL=redis://:Sl4sh/" + password + "@127.0.0.1:6379"}, []string{"REDIS_URL:", "xxxxx"}},
+		{"redis URL, bad escape", []string{"REDIS_URL=redis://:" + password + "%zz@127.0.0.1:6379"}, []string{"REDIS_URL:", "xxxxx"}},
+		{"sentinel URL, password params", []string{"REDIS_URL=redis-sentinel://:" + password + "@127.0.0.1:1,127.0.0.1:2/0?master=m&sentinel_password=" + password},
+			[]string{"REDIS_URL:"}},
+		{"sentinel URL, no master", []string{"REDIS_URL=redis-sentinel://:" + password + "@127.0.0.1:1/0?password=" + password}, []string{"REDIS_URL:"}},
+		{"cluster URL, bad option", []string{"REDIS_URL=redis-cluster://:" + password + "@127.0.0.1:1,127.0.0.1:2?read_timeout=" + password},
+			[]string{"REDIS_URL:", "xxxxx"}},
+		{"password in the wrong variable", []string{"REDIS_PASSWORD=" + password, "PORT=" + password}, []string{"PORT:", "xxxxx"}},
+		{"postgres URL, bad escape", []string{"DATABASE_URL=postgres://u:" + password + "%zz@127.0.0.1/db"}, []string{"DATABASE_URL:", "xxxxx"}},
+		{"postgres key=value", []string{"DATABASE_URL=host=127.0.0.1 password=" + password}, []string{"DATABASE_URL:"}},
+		{"postgres unreachable", []string{fmt.Sprintf("DATABASE_URL=postgres://postgres:%s@127.0.0.1:%d/db?sslmode=disable&connect_timeout=2", password, free)},
+			[]string{"open postgres store", "xxxxx"}},
+		{"postgres password param, bad option", []string{fmt.Sprintf("DATABASE_URL=postgres://postgres@127.0.0.1:%d/db?password=%s&sslmode=bogus", free, password)},
+			[]string{"open postgres store", "xxxxx"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary(t))
+			cmd.Dir = t.TempDir()
+			cmd.Env = baseEnv(append([]string{fmt.Sprintf("PORT=%d", testenv.FreePort(t)), "LOG_LEVEL=debug"}, tt.vars...)...)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit %v, want status 1; output:\n%s", err, out)
+			}
+			if strings.Contains(string(out), password) || strings.Contains(string(out), "Sl4sh") {
+				t.Errorf("the output holds the password:\n%s", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("the output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestBinaryRedisSchemes starts the binary with every REDIS_URL scheme the
+// README lists that needs more than one server, pointed at nothing and
+// holding passwords: it serves, accepts tasks (pending until Redis is
+// back), reports Redis unhealthy, stops cleanly, and its output, debug
+// lines of the Redis client included, never holds the password.
+func TestBinaryRedisSchemes(t *testing.T) {
+	a, b := testenv.FreePort(t), testenv.FreePort(t)
+	for name, u := range map[string]string{
+		"sentinel": fmt.Sprintf("redis-sentinel://:%s@127.0.0.1:%d,127.0.0.1:%d/0?master=mymaster&password=%s", password, a, b, password),
+		"cluster":  fmt.Sprintf("redis-cluster://:%s@127.0.0.1:%d,127.0.0.1:%d", password, a, b),
+		"single":   fmt.Sprintf("redis://default:%s@127.0.0.1:%d/0", password, a),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := startWant(t, t.TempDir(), http.StatusServiceUnavailable, "REDIS_URL="+u, "LOG_LEVEL=debug",
+				"DATABASE_URL=sqlite://"+testenv.SQLitePath(t))
+			code, body := get(t, p.base+"/health", "")
+			var h struct {
+				Status   string
+				Database struct{ Connected bool }
+				Redis    *struct{ Connected bool }
+			}
+			if err := json.Unmarshal([]byte(body), &h); err != nil || code != 503 || h.Status != "unhealthy" ||
+				!h.Database.Connected || h.Redis == nil || h.Redis.Connected {
+				t.Errorf("/health = %d %s, want 503 with the database up and Redis down", code, body)
+			}
+			postTask(t, p.base)
+			// Let the loops try Redis and log it before stopping.
+			waitLog(t, p.stderr, "127.0.0.1:"+fmt.Sprint(a))
+			if err := p.stop(t); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
+			}
+			out := p.stderr.String()
+			if strings.Contains(out, password) {
+				t.Errorf("the output holds the password:\n%s", out)
+			}
+			if !strings.Contains(out, `"redis":"`+strings.ReplaceAll(u, password, "xxxxx")+`"`) {
+				t.Errorf("the start line does not name Redis with its password masked:\n%s", out)
+			}
+		})
 	}
 }

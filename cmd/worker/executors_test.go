@@ -20,8 +20,7 @@ import (
 // and /metrics on WORKER_HTTP_ADDR.
 func TestClaudeExecutorEndToEnd(t *testing.T) {
 	client := testenv.RedisClient(t)
-	queue := testenv.UniqueName(t, "tasks")
-	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	queue := testenv.TaskQueue(t, "tasks")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	fake, err := filepath.Abs("../../internal/executor/testdata/fake-claude")
 	if err != nil {
@@ -61,12 +60,11 @@ func TestClaudeExecutorEndToEnd(t *testing.T) {
 // the anthropic executor against a fake Messages API.
 func TestAnthropicExecutorEndToEnd(t *testing.T) {
 	client := testenv.RedisClient(t)
-	queue := testenv.UniqueName(t, "tasks")
-	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	queue := testenv.TaskQueue(t, "tasks")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":"m","type":"message","role":"assistant","model":"fake-model","content":[{"type":"text","text":"two lines"}],`+
+		_, _ = io.WriteString(w, `{"id":"m","type":"message","role":"assistant","model":"fake-model","content":[{"type":"text","text":"two lines"}],`+
 			`"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}`)
 	}))
 	defer api.Close()
@@ -88,8 +86,7 @@ func TestAnthropicExecutorEndToEnd(t *testing.T) {
 // offline demo agent that `make run` uses.
 func TestDemoAgent(t *testing.T) {
 	client := testenv.RedisClient(t)
-	queue := testenv.UniqueName(t, "tasks")
-	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	queue := testenv.TaskQueue(t, "tasks")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	script, err := filepath.Abs("../../examples/demo-agent/demo-agent.sh")
 	if err != nil {

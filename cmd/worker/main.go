@@ -74,7 +74,8 @@ func run() error {
 		Config: &workerapp.Config{
 			Names: cfg.Names(), WorkerID: cfg.WorkerID, Executor: cfg.Executor, Concurrency: cfg.Concurrency,
 			DefaultTimeout: cfg.DefaultTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
-			LockDuration: cfg.LockDuration, StalledInterval: cfg.StalledInterval, HTTPAddr: cfg.HTTPAddr,
+			LockDuration: cfg.LockDuration, StalledInterval: cfg.StalledInterval, MaxStalled: cfg.MaxStalled,
+			HTTPAddr: cfg.HTTPAddr,
 		},
 		Client: client, Executor: exec, Logger: log, Sandbox: sb,
 	})

@@ -51,7 +51,7 @@ func startWorker(t testing.TB, env ...string) *workerProc {
 	t.Helper()
 	cmd := exec.Command(workerBin)
 	cmd.Env = append(os.Environ(),
-		"REDIS_URL=redis://"+testenv.RedisAddr(t),
+		"REDIS_URL="+testenv.RedisURL(t),
 		"WORKER_EXECUTOR=command", "WORKER_KILL_GRACE=300ms", "WORKER_LOCK_DURATION=1s",
 		"WORKER_STALLED_INTERVAL=500ms", "LOG_LEVEL=debug", "LOG_FORMAT=text")
 	cmd.Env = append(cmd.Env, env...)
@@ -104,17 +104,6 @@ func addTask(t *testing.T, q *bullmq.Queue) string {
 	return id
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func getJob(t *testing.T, q *bullmq.Queue, id string) *bullmq.Job {
 	t.Helper()
 	j, err := q.GetJob(context.Background(), id)
@@ -130,7 +119,7 @@ func getJob(t *testing.T, q *bullmq.Queue, id string) *bullmq.Job {
 func result(t *testing.T, results *bullmq.Queue, taskID string) taskqueue.Result {
 	t.Helper()
 	var res taskqueue.Result
-	waitFor(t, "result of "+taskID, 20*time.Second, func() bool { return getJob(t, results, taskqueue.ResultJobID(taskID, 0)) != nil })
+	testenv.WaitFor(t, 20*time.Second, "result of "+taskID, func() bool { return getJob(t, results, taskqueue.ResultJobID(taskID, 0)) != nil })
 	if err := json.Unmarshal(getJob(t, results, taskqueue.ResultJobID(taskID, 0)).Data, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -163,21 +152,22 @@ func countLines(t *testing.T, path string) int {
 // it once, with one result.
 func TestSIGKILLMidTaskIsRecovered(t *testing.T) {
 	client := testenv.RedisClient(t)
-	queue := testenv.UniqueName(t, "tasks")
-	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	queue := testenv.TaskQueue(t, "tasks")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	argv, runLog := agentScript(t, "2")
 
 	a := startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-a", "WORKER_COMMAND="+argv, "WORKER_SANDBOX=off")
 	id := addTask(t, tasks)
-	waitFor(t, "worker-a running the task", 15*time.Second, func() bool {
+	testenv.WaitFor(t, 15*time.Second, "worker-a running the task", func() bool {
 		j := getJob(t, tasks, id)
 		return j != nil && j.ProcessedBy == "worker-a" && countLinesIfExists(runLog) == 1
 	})
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	a.wait(t, 5*time.Second)
+	if err := a.wait(t, 5*time.Second); err == nil {
+		t.Fatal("worker-a exited with status 0 after SIGKILL")
+	}
 	if s, _ := tasks.GetJobState(context.Background(), id); s != bullmq.StateActive {
 		t.Fatalf("after SIGKILL the job is %s, want active", s)
 	}
@@ -187,7 +177,7 @@ func TestSIGKILLMidTaskIsRecovered(t *testing.T) {
 	if res.Status != taskqueue.ResultCompleted || res.WorkerID != "worker-b" || string(res.Result) != `{"ok":true}` {
 		t.Errorf("result = %+v", res)
 	}
-	waitFor(t, "job completed", 10*time.Second, func() bool {
+	testenv.WaitFor(t, 10*time.Second, "job completed", func() bool {
 		s, _ := tasks.GetJobState(context.Background(), id)
 		return s == bullmq.StateCompleted
 	})
@@ -215,15 +205,14 @@ func countLinesIfExists(path string) int {
 // jobs, finishes the running ones, posts their results, and exits 0.
 func TestSIGTERMLetsRunningTasksFinish(t *testing.T) {
 	client := testenv.RedisClient(t)
-	queue := testenv.UniqueName(t, "tasks")
-	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	queue := testenv.TaskQueue(t, "tasks")
 	tasks, results := newQueue(t, client, queue), newQueue(t, client, queue+"-results")
 	argv, runLog := agentScript(t, "1")
 
 	w := startWorker(t, "QUEUE_NAME="+queue, "WORKER_ID=worker-t", "WORKER_CONCURRENCY=2",
 		"WORKER_SHUTDOWN_TIMEOUT=20s", "WORKER_COMMAND="+argv, "WORKER_SANDBOX=off")
 	ids := []string{addTask(t, tasks), addTask(t, tasks)}
-	waitFor(t, "both tasks running", 15*time.Second, func() bool { return countLinesIfExists(runLog) == 2 })
+	testenv.WaitFor(t, 15*time.Second, "both tasks running", func() bool { return countLinesIfExists(runLog) == 2 })
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -72,11 +72,11 @@ func TestSIGKILLedWorkerLeavesNoAgent(t *testing.T) {
 				}
 				return false
 			}
-			waitFor(t, "the agent's grandchild", 15*time.Second, grandchild)
+			testenv.WaitFor(t, 15*time.Second, "the agent's grandchild", grandchild)
 			if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			w.wait(t, 5*time.Second)
+			_ = w.wait(t, 5*time.Second) // killed: its exit status says nothing
 			if mode == sandbox.ModeOff {
 				time.Sleep(300 * time.Millisecond) // give the kernel time to kill what it would
 				if !grandchild() {
@@ -84,7 +84,7 @@ func TestSIGKILLedWorkerLeavesNoAgent(t *testing.T) {
 				}
 				return
 			}
-			waitFor(t, "no agent process left", 10*time.Second, func() bool { return len(processesWith(marker)) == 0 })
+			testenv.WaitFor(t, 10*time.Second, "no agent process left", func() bool { return len(processesWith(marker)) == 0 })
 		})
 	}
 }
@@ -180,7 +180,7 @@ func TestClaudeCLIFixesBugSandboxed(t *testing.T) {
 func resultWithin(t *testing.T, results *bullmq.Queue, taskID string, within time.Duration) taskqueue.Result {
 	t.Helper()
 	var res taskqueue.Result
-	waitFor(t, "result of "+taskID, within, func() bool { return getJob(t, results, taskqueue.ResultJobID(taskID, 0)) != nil })
+	testenv.WaitFor(t, within, "result of "+taskID, func() bool { return getJob(t, results, taskqueue.ResultJobID(taskID, 0)) != nil })
 	if err := json.Unmarshal(getJob(t, results, taskqueue.ResultJobID(taskID, 0)).Data, &res); err != nil {
 		t.Fatal(err)
 	}

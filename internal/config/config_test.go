@@ -24,7 +24,8 @@ func TestLoadDefaults(t *testing.T) {
 		c.TaskAttempts != want.TaskAttempts || c.TaskBackoffMs != want.TaskBackoffMs ||
 		c.QueueCleanCompletedAge != want.QueueCleanCompletedAge || c.QueueCleanFailedAge != want.QueueCleanFailedAge ||
 		c.ShutdownTimeout != want.ShutdownTimeout || c.RelayInterval != time.Second || c.ReconcileInterval != 30*time.Second ||
-		c.ReconcileMinAge != 10*time.Second || c.ResultGrace != time.Minute || c.ResultConcurrency != 32 || len(c.APIKeys) != 0 || c.DatabaseURL != "" {
+		c.ReconcileMinAge != 10*time.Second || c.ResultGrace != time.Minute || c.ResultConcurrency != 32 || len(c.APIKeys) != 0 || c.DatabaseURL != "" ||
+		c.MetricsAddr != "" || c.MetricsCacheTTL != 5*time.Second {
 		t.Errorf("defaults = %+v", c)
 	}
 	if c.Database != (Database{Driver: DriverSQLite, DSN: DefaultSQLitePath}) {
@@ -93,6 +94,16 @@ func TestLoadValues(t *testing.T) {
 		{"sentinel url", map[string]string{"REDIS_URL": "redis-sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/0?master=m"}, func(t *testing.T, c Orchestrator) {
 			if c.Redis().URL == "" {
 				t.Error("sentinel URL dropped")
+			}
+		}},
+		{"metrics", map[string]string{"METRICS_ADDR": "127.0.0.1:9100", "METRICS_CACHE_TTL": "30s"}, func(t *testing.T, c Orchestrator) {
+			if c.MetricsAddr != "127.0.0.1:9100" || c.MetricsCacheTTL != 30*time.Second {
+				t.Errorf("MetricsAddr %q MetricsCacheTTL %s", c.MetricsAddr, c.MetricsCacheTTL)
+			}
+		}},
+		{"metrics on every interface", map[string]string{"METRICS_ADDR": ":9100"}, func(t *testing.T, c Orchestrator) {
+			if c.MetricsAddr != ":9100" {
+				t.Errorf("MetricsAddr %q", c.MetricsAddr)
 			}
 		}},
 		{"durations in milliseconds", map[string]string{"RELAY_INTERVAL": "250", "SHUTDOWN_TIMEOUT": "2500"}, func(t *testing.T, c Orchestrator) {
@@ -175,6 +186,16 @@ func TestLoadInvalid(t *testing.T) {
 		{map[string]string{"RECONCILE_MIN_AGE": "-1s"}, "RECONCILE_MIN_AGE"},
 		{map[string]string{"RESULT_GRACE": "0"}, "RESULT_GRACE"},
 		{map[string]string{"RESULT_CONCURRENCY": "0"}, "RESULT_CONCURRENCY"},
+		{map[string]string{"METRICS_ADDR": "9100"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_ADDR": "localhost"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_ADDR": ":0"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_ADDR": ":http"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_ADDR": ":70000"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_ADDR": ":3000"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_ADDR": "127.0.0.1:8080", "PORT": "8080"}, "METRICS_ADDR"},
+		{map[string]string{"METRICS_CACHE_TTL": "0"}, "METRICS_CACHE_TTL"},
+		{map[string]string{"METRICS_CACHE_TTL": "-5s"}, "METRICS_CACHE_TTL"},
+		{map[string]string{"METRICS_CACHE_TTL": "often"}, "METRICS_CACHE_TTL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -209,7 +230,8 @@ func TestValidateZeroConfig(t *testing.T) {
 		t.Fatal("Validate of the zero Orchestrator = nil")
 	}
 	for _, name := range []string{"PORT", "LOG_LEVEL", "LOG_FORMAT", "REDIS_HOST", "REDIS_PORT", "QUEUE_NAME",
-		"QUEUE_PREFIX", "TASK_ATTEMPTS", "QUEUE_CLEAN_COMPLETED_AGE", "QUEUE_CLEAN_FAILED_AGE", "SHUTDOWN_TIMEOUT", "RELAY_INTERVAL", "RESULT_CONCURRENCY"} {
+		"QUEUE_PREFIX", "TASK_ATTEMPTS", "QUEUE_CLEAN_COMPLETED_AGE", "QUEUE_CLEAN_FAILED_AGE", "SHUTDOWN_TIMEOUT", "RELAY_INTERVAL", "RESULT_CONCURRENCY",
+		"METRICS_CACHE_TTL"} {
 		if !strings.Contains(err.Error(), name+":") {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -103,16 +103,21 @@ func validKeyName(name string) bool {
 		return false
 	}
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !keyNameChar(c) {
 			return false
 		}
 	}
 	return true
 }
 
-// validate records every control variable that is wrong and fills
-// WebhookKey.
-func (c *Control) validate(p *problems) {
+// keyNameChar reports whether c may appear in an API key name.
+func keyNameChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// validateControl records every control variable that is wrong and
+// fills WebhookKey.
+func (c *Control) validateControl(p *problems) {
 	p.positive("IDEMPOTENCY_TTL", c.IdempotencyTTL)
 	p.positive("WEBHOOK_TIMEOUT", c.WebhookTimeout)
 	p.positive("WEBHOOK_BACKOFF", c.WebhookBackoff)

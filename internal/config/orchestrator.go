@@ -3,9 +3,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/redact"
 )
 
 // Orchestrator is every setting of the orchestrator. Build it with
@@ -36,6 +42,16 @@ type Orchestrator struct {
 	// TaskBackoffMs is the first delay of the exponential retry backoff in
 	// milliseconds (TASK_BACKOFF_MS, default 2000), ≥ 0; 0 means none.
 	TaskBackoffMs int64 `env:"TASK_BACKOFF_MS" envDefault:"2000"`
+	// TaskRetryOnTimeout says whether a run stopped by the task's timeout
+	// may be retried (TASK_RETRY_ON_TIMEOUT, true or false, default false:
+	// a timed-out task fails at once with "timed out after …"). It travels
+	// in every job's data (taskqueue.Job.RetryOnTimeout), for any worker.
+	TaskRetryOnTimeout bool `env:"TASK_RETRY_ON_TIMEOUT" envDefault:"false"`
+	// RedisAllowEviction accepts a Redis whose maxmemory-policy is not
+	// noeviction (REDIS_ALLOW_EVICTION, true or false, default false).
+	// Without it the orchestrator refuses to start on such a Redis, and
+	// adds no job to it when Redis comes up later with such a policy.
+	RedisAllowEviction bool `env:"REDIS_ALLOW_EVICTION" envDefault:"false"`
 	// QueueCleanCompletedAge is how long completed jobs stay in Redis
 	// (QUEUE_CLEAN_COMPLETED_AGE, default 1h), > 0.
 	QueueCleanCompletedAge time.Duration `env:"QUEUE_CLEAN_COMPLETED_AGE" envDefault:"1h"`
@@ -63,6 +79,17 @@ type Orchestrator struct {
 	// ShutdownTimeout bounds the graceful shutdown (SHUTDOWN_TIMEOUT,
 	// default 15s), > 0.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	// MetricsAddr (METRICS_ADDR), when set, is a host:port (host may be
+	// empty: every interface) where Prometheus /metrics is served alone,
+	// without API key, and not on the API port; its port must differ from
+	// PORT. Defaults to none: /metrics is served on the API port, behind
+	// the API key when API_KEYS is set.
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// MetricsCacheTTL is how long the task and job counts of /metrics are
+	// served from the last read (METRICS_CACHE_TTL, default 5s), > 0: a
+	// scraper however fast costs one task count per interval at most.
+	MetricsCacheTTL time.Duration `env:"METRICS_CACHE_TTL" envDefault:"5s"`
 }
 
 // DefaultSQLitePath is the database file used when DATABASE_URL is empty.
@@ -92,7 +119,7 @@ func ParseDatabaseURL(u string) (Database, error) {
 		return Database{Driver: DriverSQLite, DSN: DefaultSQLitePath}, nil
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		if _, err := url.Parse(u); err != nil {
-			return Database{}, fmt.Errorf("invalid PostgreSQL URL: %w", redactURLError(err))
+			return Database{}, fmt.Errorf("invalid PostgreSQL URL: %w", redact.URLError(err, u))
 		}
 		return Database{Driver: DriverPostgres, DSN: u}, nil
 	case strings.HasPrefix(u, "sqlite://"):
@@ -115,23 +142,50 @@ func ParseDatabaseURL(u string) (Database, error) {
 // applies the defaults and validates the result. The error names every
 // variable that is wrong.
 func LoadOrchestrator(environ map[string]string) (Orchestrator, error) {
+	// Whatever the error, the secrets it may quote are masked.
+	secrets := Orchestrator{Shared: Shared{RedisURL: environ["REDIS_URL"], RedisPassword: environ["REDIS_PASSWORD"]},
+		DatabaseURL: environ["DATABASE_URL"], APIKeys: strings.Split(environ["API_KEYS"], ",")}.secrets()
 	c, err := load[Orchestrator](environ)
 	if err != nil {
-		return Orchestrator{}, err
+		return Orchestrator{}, secrets.Error(err)
 	}
 	c.fill()
 	c.APIKeys = trimList(c.APIKeys)
 	if err := c.Validate(); err != nil {
-		return Orchestrator{}, err
+		return Orchestrator{}, secrets.Error(err)
 	}
 	return c, nil
+}
+
+// NewLogger returns a logger writing to w in LOG_FORMAT at LOG_LEVEL that
+// masks the passwords of REDIS_URL, REDIS_PASSWORD and DATABASE_URL and
+// the API keys in every line.
+func (c Orchestrator) NewLogger(w io.Writer) *slog.Logger { return c.newLogger(w, c.secrets()) }
+
+// secrets returns the orchestrator's secrets: the shared ones, the
+// passwords of DATABASE_URL, the API keys.
+func (c Orchestrator) secrets() *redact.Secrets {
+	s := c.Shared.secrets()
+	s.AddDSN(c.DatabaseURL)
+	s.Add(trimList(c.APIKeys)...)
+	return s
+}
+
+// DatabaseRedacted returns the database the orchestrator uses, for log
+// lines: DATABASE_URL with its passwords masked, or the default SQLite
+// path.
+func (c Orchestrator) DatabaseRedacted() string {
+	if c.DatabaseURL == "" {
+		return DefaultSQLitePath
+	}
+	return redact.DSN(c.DatabaseURL)
 }
 
 // Validate checks every setting and parses DATABASE_URL into Database; the
 // error names each variable whose value is wrong.
 func (c *Orchestrator) Validate() error {
 	var p problems
-	c.Shared.validate(&p)
+	c.validateShared(&p)
 	if c.Port < 1 || c.Port > 65535 {
 		p.add("PORT", "must be between 1 and 65535, got %d", c.Port)
 	}
@@ -141,7 +195,7 @@ func (c *Orchestrator) Validate() error {
 	}
 	c.Database = db
 	c.Keys = parseAPIKeys(c.APIKeys, &p)
-	c.Control.validate(&p)
+	c.validateControl(&p)
 	p.atLeast("TASK_ATTEMPTS", c.TaskAttempts, 1)
 	if c.TaskBackoffMs < 0 {
 		p.add("TASK_BACKOFF_MS", "must be ≥ 0, got %d", c.TaskBackoffMs)
@@ -154,7 +208,28 @@ func (c *Orchestrator) Validate() error {
 	p.positive("RESULT_GRACE", c.ResultGrace)
 	p.atLeast("RESULT_CONCURRENCY", c.ResultConcurrency, 1)
 	p.positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if c.MetricsAddr != "" {
+		if port, err := listenPort(c.MetricsAddr); err != nil {
+			p.add("METRICS_ADDR", "%v", err)
+		} else if port == c.Port {
+			p.add("METRICS_ADDR", "port %d is the API port (PORT); unset METRICS_ADDR to serve /metrics there", port)
+		}
+	}
+	p.positive("METRICS_CACHE_TTL", c.MetricsCacheTTL)
 	return p.err()
+}
+
+// listenPort checks a host:port listen address and returns its port.
+func listenPort(addr string) (int, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("must be host:port or :port, got %q", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("port must be between 1 and 65535, got %q", port)
+	}
+	return n, nil
 }
 
 // Addr returns the HTTP listen address, ":PORT".
@@ -163,13 +238,4 @@ func (c Orchestrator) Addr() string { return fmt.Sprintf(":%d", c.Port) }
 // TaskBackoff returns TASK_BACKOFF_MS as a duration; 0 means no backoff.
 func (c Orchestrator) TaskBackoff() time.Duration {
 	return time.Duration(c.TaskBackoffMs) * time.Millisecond
-}
-
-// redactURLError drops the URL, which may hold a password, from a url.Error.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/agentorch/orchestrator/internal/redact"
 	"github.com/agentorch/orchestrator/internal/redisconn"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
@@ -46,7 +47,7 @@ func (s *Shared) fill() {
 }
 
 // validate records every shared variable that is wrong.
-func (s Shared) validate(p *problems) {
+func (s Shared) validateShared(p *problems) {
 	if s.RedisURL == "" {
 		if s.RedisHost == "" {
 			p.add("REDIS_HOST", "must not be empty")
@@ -99,14 +100,28 @@ func (s Shared) Level() slog.Level {
 	return l
 }
 
-// NewLogger returns the process logger writing to w in LOG_FORMAT at
-// LOG_LEVEL.
-func (s Shared) NewLogger(w io.Writer) *slog.Logger {
+// NewLogger returns a logger writing to w in LOG_FORMAT at LOG_LEVEL that
+// masks the passwords of REDIS_URL and REDIS_PASSWORD in every line (see
+// redact.Secrets.Handler). Orchestrator and Worker have their own, which
+// mask their secrets too.
+func (s Shared) NewLogger(w io.Writer) *slog.Logger { return s.newLogger(w, s.secrets()) }
+
+func (s Shared) newLogger(w io.Writer, secrets *redact.Secrets) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: s.Level()}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if s.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(secrets.Handler(h))
+}
+
+// secrets returns the secrets of the shared settings: the passwords of
+// REDIS_URL and REDIS_PASSWORD.
+func (s Shared) secrets() *redact.Secrets {
+	var r redact.Secrets
+	r.AddURL(s.RedisURL)
+	r.Add(s.RedisPassword)
+	return &r
 }
 
 func parseLevel(s string) (slog.Level, error) {

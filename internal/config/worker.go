@@ -2,11 +2,15 @@ package config
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/redact"
 )
 
 // Executor kinds, the values of WORKER_EXECUTOR.
@@ -75,6 +79,11 @@ type Worker struct {
 	// StalledInterval is WORKER_STALLED_INTERVAL, the stalled-job check
 	// period (default 30s), ≥ 100ms.
 	StalledInterval time.Duration `env:"WORKER_STALLED_INTERVAL" envDefault:"30s"`
+	// MaxStalled is WORKER_MAX_STALLED, how many times a job may stall (its
+	// worker stopped or crashed while running it) and still be run again
+	// (default 3, see workerapp.DefaultMaxStalled: a long task survives two
+	// rolling restarts and a crash), ≥ 1.
+	MaxStalled int `env:"WORKER_MAX_STALLED" envDefault:"3"`
 	// HTTPAddr is WORKER_HTTP_ADDR for /health and /metrics (default none:
 	// nothing is served).
 	HTTPAddr string `env:"WORKER_HTTP_ADDR"`
@@ -90,9 +99,12 @@ func (c Worker) UsesSandbox() bool {
 // name → value map), applies the defaults and validates the result. The
 // error names every variable that is wrong.
 func LoadWorker(environ map[string]string) (Worker, error) {
+	// Whatever the error, the secrets it may quote are masked.
+	secrets := Worker{Shared: Shared{RedisURL: environ["REDIS_URL"], RedisPassword: environ["REDIS_PASSWORD"]},
+		AnthropicAPIKey: environ["ANTHROPIC_API_KEY"]}.secrets()
 	c, err := load[Worker](environ)
 	if err != nil {
-		return Worker{}, err
+		return Worker{}, secrets.Error(err)
 	}
 	c.fill()
 	if c.WorkerID == "" {
@@ -103,16 +115,29 @@ func LoadWorker(environ map[string]string) (Worker, error) {
 		c.WorkerID = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	if err := c.Validate(); err != nil {
-		return Worker{}, err
+		return Worker{}, secrets.Error(err)
 	}
 	return c, nil
+}
+
+// NewLogger returns a logger writing to w in LOG_FORMAT at LOG_LEVEL that
+// masks the passwords of REDIS_URL and REDIS_PASSWORD and the Anthropic
+// API key in every line.
+func (c Worker) NewLogger(w io.Writer) *slog.Logger { return c.newLogger(w, c.secrets()) }
+
+// secrets returns the worker's secrets: the shared ones and the Anthropic
+// API key.
+func (c Worker) secrets() *redact.Secrets {
+	s := c.Shared.secrets()
+	s.Add(c.AnthropicAPIKey)
+	return s
 }
 
 // Validate checks every setting; the error names each variable whose
 // value is wrong.
 func (c Worker) Validate() error {
 	var p problems
-	c.Shared.validate(&p)
+	c.validateShared(&p)
 	switch c.Executor {
 	case ExecutorClaude, ExecutorAnthropic, ExecutorNoop:
 	case ExecutorCommand:
@@ -141,7 +166,8 @@ func (c Worker) Validate() error {
 		p.add("WORKER_ID", "must not be blank")
 	}
 	p.atLeast("WORKER_CONCURRENCY", c.Concurrency, 1)
-	c.Sandbox.validateSandbox(&p)
+	p.atLeast("WORKER_MAX_STALLED", c.MaxStalled, 1)
+	c.validateSandbox(&p)
 	if c.KillGrace < 0 {
 		p.add("WORKER_KILL_GRACE", "must be ≥ 0, got %s", c.KillGrace)
 	}

@@ -23,12 +23,19 @@ func BenchmarkResultConsumer(b *testing.B) {
 			e := newEnv(b, "postgres", dispatch.EnqueuerOptions{})
 			offline := task.NewService(e.store, task.ServiceOptions{})
 			jobs := make([]bullmq.BulkJob, 0, b.N)
+			taken := e.client.Pipeline()
 			for i := 0; i < b.N; i++ {
 				tk, err := offline.Create(e.ctx, task.NewTask{Code: "c", Prompt: "p"})
 				if err != nil {
 					b.Fatal(err)
 				}
-				jobs = append(jobs, bullmq.BulkJob{Name: "result", Data: taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"}})
+				// The task job as a worker named w holds it, so that the
+				// result verifies (one HMGET per result, as in production).
+				taken.HSet(e.ctx, "bull:"+e.names.Tasks()+":"+tk.ID.String(), "timestamp", "1", "pb", "w", "ats", "1")
+				jobs = append(jobs, bullmq.BulkJob{Name: "result", Data: taskqueue.Result{TaskID: tk.ID.String(), WorkerID: "w", Status: "completed"}})
+			}
+			if _, err := taken.Exec(e.ctx); err != nil {
+				b.Fatal(err)
 			}
 			if _, err := e.results.AddBulk(e.ctx, jobs); err != nil {
 				b.Fatal(err)

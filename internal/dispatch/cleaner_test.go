@@ -57,7 +57,11 @@ func TestCleanerAndStats(t *testing.T) {
 	if !h.Connected || h.MaxmemoryPolicy == "" {
 		t.Errorf("redis health = %+v", h)
 	}
-	reg.MustRegister(dispatch.NewStateCollector(e.svc, []*bullmq.Queue{e.tasks}, dispatch.NewRedisChecker(e.client, 0), 0))
+	col, err := dispatch.NewStateCollector(e.svc, []*bullmq.Queue{e.tasks}, dispatch.NewRedisChecker(e.client, 0), dispatch.StateCollectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.MustRegister(col)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

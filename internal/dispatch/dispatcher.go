@@ -46,6 +46,14 @@ type Options struct {
 	// RestartDelay is the pause before a loop that stopped with an error
 	// is started again. Defaults to 5s.
 	RestartDelay time.Duration
+	// StateCacheTTL is how long the Collector serves the task and job
+	// counts it read (see StateCollectorOptions.CacheTTL). Defaults to
+	// DefaultStateCacheTTL.
+	StateCacheTTL time.Duration
+	// AllowEviction accepts a Redis whose maxmemory-policy is not
+	// noeviction (REDIS_ALLOW_EVICTION). Defaults to false: no job is added
+	// to such a Redis (see CheckEvictionPolicy).
+	AllowEviction bool
 }
 
 // Dispatcher is the Redis side of the orchestrator: the task, results and
@@ -67,6 +75,7 @@ type Dispatcher struct {
 	stats    *QueueStats
 	checker  *RedisChecker
 	metrics  *Metrics
+	policy   *policyGate
 }
 
 // New returns a Dispatcher on client. It does no I/O, so the orchestrator
@@ -81,6 +90,9 @@ func New(client redis.UniversalClient, o Options) (*Dispatcher, error) {
 	}
 	if o.RestartDelay < 0 {
 		return nil, errors.New("new dispatcher: restart delay must not be negative")
+	}
+	if o.StateCacheTTL < 0 {
+		return nil, errors.New("new dispatcher: state cache TTL must not be negative")
 	}
 	if o.RestartDelay == 0 {
 		o.RestartDelay = 5 * time.Second
@@ -110,14 +122,26 @@ func New(client redis.UniversalClient, o Options) (*Dispatcher, error) {
 	if err := o.Webhooks.fill(); err != nil {
 		return nil, fmt.Errorf("new dispatcher: %w", err)
 	}
+	d.policy = newPolicyGate(client, o.AllowEviction)
 	eo := o.Enqueue
 	eo.Metrics = d.metrics
-	if d.enqueuer, err = NewEnqueuer(d.tasks, client, d.names.CancelChannel(), eo); err != nil {
+	eo.Gate = d.policy.Allow
+	if d.enqueuer, err = NewEnqueuer(d.tasks, client, d.names, eo); err != nil {
 		return nil, fmt.Errorf("new dispatcher: %w", err)
 	}
 	d.stats = NewQueueStats(d.tasks)
 	d.checker = NewRedisChecker(client, 2*time.Second)
+	d.checker.policy = d.policy
 	return d, nil
+}
+
+// CheckEvictionPolicy reads Redis' maxmemory-policy now. It returns an
+// error wrapping ErrEvictionPolicy when the policy is not noeviction and
+// AllowEviction is false (the orchestrator then refuses to start), the
+// error of a Redis that does not answer (the orchestrator starts anyway and
+// checks the policy before every add, see policyGate), or nil.
+func (d *Dispatcher) CheckEvictionPolicy(ctx context.Context) error {
+	return d.policy.Check(ctx)
 }
 
 // Enqueuer returns the Enqueuer to give the task service (it also cancels
@@ -138,10 +162,12 @@ func (d *Dispatcher) CheckRedis(ctx context.Context) task.QueueHealth {
 	return d.checker.CheckRedis(ctx)
 }
 
-// Collector returns the scrape-time Prometheus collector of task, job,
-// Redis and database state, reading tasks through svc.
-func (d *Dispatcher) Collector(svc *task.Service) prometheus.Collector {
-	return NewStateCollector(svc, []*bullmq.Queue{d.tasks, d.results, d.webhooks}, d.checker, 2*time.Second)
+// Collector returns the Prometheus collector of task, job, Redis and
+// database state, reading tasks through svc at most once per
+// StateCacheTTL.
+func (d *Dispatcher) Collector(svc *task.Service) (*StateCollector, error) {
+	return NewStateCollector(svc, []*bullmq.Queue{d.tasks, d.results, d.webhooks}, d.checker,
+		StateCollectorOptions{Timeout: 2 * time.Second, CacheTTL: d.o.StateCacheTTL})
 }
 
 // loop is a background loop: it works until ctx is cancelled.

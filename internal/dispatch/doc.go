@@ -23,4 +23,11 @@
 // Every loop has the same shape: a constructor that does no I/O, Run(ctx)
 // that works until ctx is cancelled and then returns nil, logs through an
 // injected *slog.Logger, and backs off when Redis or the database fail.
+//
+// Nothing that comes through Redis is believed before it is checked
+// against the job it names (verifyResult, the events listener's rules, the
+// worker's cancel check), and no item stops or stalls a loop: errors are
+// permanent (dead-lettered, counted in orchestrator_dead_letters_total) or
+// temporary (retried while a dependency is down); see deadletter.go and
+// docs/trust.md.
 package dispatch

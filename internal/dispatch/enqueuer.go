@@ -35,6 +35,14 @@ type EnqueuerOptions struct {
 	// ErrQueueUnavailable after an add failed. Defaults to 1s; a negative
 	// value disables it.
 	FailFastFor time.Duration
+	// RetryOnTimeout is written into every job's data
+	// (taskqueue.Job.RetryOnTimeout): whether a worker may retry a run
+	// stopped by its timeout. Defaults to false (TASK_RETRY_ON_TIMEOUT).
+	RetryOnTimeout bool
+	// Gate, when set, is asked before every add; an error refuses the add
+	// (the task stays pending for the relay). The Dispatcher sets its
+	// eviction-policy gate here. Defaults to none.
+	Gate func(ctx context.Context) error
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -54,12 +62,14 @@ const (
 // and task.JobCanceller. It is safe for concurrent use.
 type Enqueuer struct {
 	queue   *bullmq.Queue
-	pub     Publisher
-	channel string
+	pub     CancelRequester
+	names   taskqueue.Names
 	opts    bullmq.JobOptions
 	metrics *Metrics
 	pause   time.Duration
 	now     func() time.Time
+	retryTO bool
+	gate    func(ctx context.Context) error
 	// downUntil (Unix ns) is set after a failed add: until then Enqueue
 	// fails at once instead of waiting on an unreachable Redis, so that
 	// creating tasks stays fast while Redis is down (the relay queues them).
@@ -76,16 +86,18 @@ var (
 	_ task.JobRetrier   = (*Enqueuer)(nil)
 )
 
-// Publisher is the part of a Redis client the Enqueuer uses to publish
-// cancel requests; redis.UniversalClient implements it.
-type Publisher interface {
+// CancelRequester is the part of a Redis client the Enqueuer uses to
+// record and publish cancel requests; redis.UniversalClient implements it.
+type CancelRequester interface {
 	Publish(ctx context.Context, channel string, message any) *redis.IntCmd
+	ZAdd(ctx context.Context, key string, members ...redis.Z) *redis.IntCmd
+	ZRemRangeByScore(ctx context.Context, key, min, max string) *redis.IntCmd
 }
 
-// NewEnqueuer returns an Enqueuer adding jobs to queue (the task queue)
-// and publishing cancel requests with client on channel (see
-// taskqueue.Names.CancelChannel). It returns an error for invalid options.
-func NewEnqueuer(queue *bullmq.Queue, client Publisher, channel string, o EnqueuerOptions) (*Enqueuer, error) {
+// NewEnqueuer returns an Enqueuer adding jobs to queue (the task queue of
+// names) and requesting cancels with client (see CancelJob). It returns an
+// error for invalid options.
+func NewEnqueuer(queue *bullmq.Queue, client CancelRequester, names taskqueue.Names, o EnqueuerOptions) (*Enqueuer, error) {
 	if queue == nil {
 		return nil, fmt.Errorf("new enqueuer: nil queue")
 	}
@@ -130,8 +142,8 @@ func NewEnqueuer(queue *bullmq.Queue, client Publisher, channel string, o Enqueu
 	if o.Backoff > 0 {
 		jo.Backoff = &bullmq.Backoff{Type: "exponential", Delay: o.Backoff}
 	}
-	return &Enqueuer{queue: queue, pub: client, channel: channel, opts: jo, metrics: o.Metrics,
-		pause: o.FailFastFor, now: o.Now}, nil
+	return &Enqueuer{queue: queue, pub: client, names: names.WithDefaults(), opts: jo, metrics: o.Metrics,
+		pause: o.FailFastFor, now: o.Now, retryTO: o.RetryOnTimeout, gate: o.Gate}, nil
 }
 
 // Enqueue adds the job of t, with job id = task id, the task's priority
@@ -145,6 +157,12 @@ func (e *Enqueuer) Enqueue(ctx context.Context, t *task.Task) error {
 	if e.pause > 0 && e.now().UnixNano() < e.downUntil.Load() {
 		e.metrics.enqueue(EnqueueSkipped)
 		return fmt.Errorf("add job %s: %w", t.ID, ErrQueueUnavailable)
+	}
+	if e.gate != nil {
+		if err := e.gate(ctx); err != nil {
+			e.metrics.enqueue(EnqueueSkipped)
+			return fmt.Errorf("add job %s: %w", t.ID, err)
+		}
 	}
 	if t.Retries > 0 {
 		// A retried task: the job of its previous run may still be in
@@ -162,7 +180,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, t *task.Task) error {
 		opts.Priority = *t.Priority
 	}
 	data := taskqueue.Job{TaskID: t.ID.String(), Code: t.Code, Prompt: t.Prompt, Timeout: t.Timeout,
-		AttemptOffset: t.AttemptOffset}
+		RetryOnTimeout: e.retryTO, AttemptOffset: t.AttemptOffset}
 	if _, err := e.queue.Add(ctx, taskqueue.JobName, data, &opts); err != nil {
 		e.metrics.enqueue(EnqueueError)
 		if e.pause > 0 && ctx.Err() == nil {

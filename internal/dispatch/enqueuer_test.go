@@ -60,7 +60,7 @@ func TestEnqueueOnCreate(t *testing.T) {
 func TestEnqueuerOptionsValidated(t *testing.T) {
 	e := newEnv(t, "sqlite", dispatch.EnqueuerOptions{})
 	for _, o := range []dispatch.EnqueuerOptions{{Attempts: -1}, {KeepFailedAge: -time.Second}, {KeepCompletedCount: -1}} {
-		if _, err := dispatch.NewEnqueuer(e.tasks, e.client, "c", o); err == nil {
+		if _, err := dispatch.NewEnqueuer(e.tasks, e.client, e.names, o); err == nil {
 			t.Errorf("NewEnqueuer(%+v) accepted invalid options", o)
 		}
 	}
@@ -79,7 +79,7 @@ func TestEnqueueFailsFastWhileRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enq, err := dispatch.NewEnqueuer(q, client, "ff:cancel", dispatch.EnqueuerOptions{FailFastFor: time.Hour})
+	enq, err := dispatch.NewEnqueuer(q, client, taskqueue.Names{Queue: "ff"}, dispatch.EnqueuerOptions{FailFastFor: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

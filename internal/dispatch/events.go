@@ -56,8 +56,20 @@ type EventsOptions struct {
 //
 // The event only says which job changed: the listener reads the job
 // (attempts started, worker name, failure reason, state) and applies what
-// the job says now. Applying old events therefore never moves a task
-// backwards, and replaying events after a restart is harmless. The
+// the job says now, never what the event carries. Applying old events
+// therefore never moves a task backwards, and replaying events after a
+// restart is harmless. An event is verified against its job: an active
+// event moves the task only when a worker took the job (ats ≥ 1), and a
+// failed event only when the job is failed (the task fails with the job's
+// failedReason) or waits for its retry after an attempt (the task goes
+// back to queued); a failed event for a job in any other state changes
+// nothing (stale when the job is active or completed, rejected when no
+// worker ever took it). Rejected events are logged and counted
+// (EventRejected, DeadUnverified). An event whose data the store refuses
+// (task.ErrInvalidData) finishes the task with task.MarkUnstorable. An
+// event that cannot be applied is retried while Redis or the database does
+// not answer; one that fails maxItemTries times while both answer is
+// skipped and counted (DeadPersistent), so no event stalls its shard. The
 // listener stores the id of the last event applied (task.Service
 // Checkpoint) and resumes after it; events trimmed from the stream while
 // it was down are the Reconciler's job. Several replicas may each follow
@@ -173,11 +185,12 @@ func shardOf(jobID string, n int) int {
 }
 
 // applyLoop applies the events of one shard in order, retrying each one
-// with a growing delay until it is applied or ctx ends. It drains in
-// without applying once ctx is cancelled.
+// with a growing delay until it is applied, skipped (see EventsListener)
+// or ctx ends. It drains in without applying once ctx is cancelled.
 func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 	b := newBackoff(100*time.Millisecond, 10*time.Second)
 	for se := range in {
+		tries := 0
 		for ctx.Err() == nil {
 			outcome, err := l.Apply(ctx, se.ev)
 			if err == nil {
@@ -187,6 +200,21 @@ func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 				break
 			}
 			l.o.Metrics.event(se.ev.Type, EventError)
+			if !permanent(err) && !dependencyDown(ctx, l.svc, err) {
+				tries++ // counted only while Redis and the database answer
+			}
+			if permanent(err) || tries >= maxItemTries {
+				reason := DeadPersistent
+				if permanent(err) {
+					reason = DeadInvalidData
+				}
+				l.o.Metrics.deadLetter(LoopEvents, reason)
+				l.log.ErrorContext(ctx, "event skipped: it cannot be applied", "event", se.ev.Type, "job_id", se.ev.JobID,
+					"stream_id", se.ev.ID, "reason", reason, "err", err)
+				l.marks.done(se.seq)
+				b.reset()
+				break
+			}
 			wait := b.fail()
 			l.log.WarnContext(ctx, "apply event failed, will retry", "event", se.ev.Type, "job_id", se.ev.JobID,
 				"stream_id", se.ev.ID, "err", err, "retry_in", wait)
@@ -196,75 +224,46 @@ func (l *EventsListener) applyLoop(ctx context.Context, in <-chan shardEvent) {
 }
 
 // Apply applies one event and says what happened: EventApplied,
-// EventStale (the task is already past it), EventGone (the job or the task
-// no longer exists) or EventIgnored. An error means Redis or the database
-// failed and the event should be applied again.
+// EventStale (the task or the job is already past it), EventGone (the job
+// or the task no longer exists), EventRejected (the event does not match
+// its job) or EventIgnored. An error means Redis or the database failed
+// and the event should be applied again.
 func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (Outcome, error) {
 	id, err := uuid.Parse(ev.JobID)
 	if err != nil {
 		return EventIgnored, nil // not a task job
 	}
 	at := streamTime(ev.ID)
+	job, err := l.queue.GetJob(ctx, ev.JobID)
+	if errors.Is(err, bullmq.ErrJobNotFound) {
+		return EventGone, nil
+	}
+	if err != nil {
+		return "", fromRedis(fmt.Errorf("get job %s: %w", ev.JobID, err))
+	}
 	var c task.Change
 	switch {
-	case ev.Type == bullmq.EventFailed:
-		o := task.Outcome{ErrorMessage: ev.FailedReason}
-		job, err := l.queue.GetJob(ctx, ev.JobID)
-		switch {
-		case err == nil:
-			o.WorkerID, o.Attempts = job.ProcessedBy, jobOffset(job)+job.AttemptsMade
-			if o.ErrorMessage == "" {
-				o.ErrorMessage = job.FailedReason
-			}
-			if !job.FinishedOn.IsZero() {
-				at = job.FinishedOn
-			}
-		case !errors.Is(err, bullmq.ErrJobNotFound):
-			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
-		default:
-			// Without the job the event's run is unknown. A retried task's
-			// event may be about the run the retry replaced (its job was
-			// removed after the task was marked retried): the reconciler
-			// decides such tasks. Otherwise the event is about the task's
-			// attempts so far; if a retry starts meanwhile, its attempt
-			// offset makes this change stale.
-			t, err := l.svc.Get(ctx, id)
-			switch {
-			case errors.Is(err, task.ErrNotFound):
-				return EventGone, nil
-			case err != nil:
-				return "", fmt.Errorf("get task %s: %w", id, err)
-			case t.Retries > 0:
-				return EventGone, nil
-			}
-			o.Attempts = max(t.Attempts, 1)
-		}
-		if o.ErrorMessage == "" {
-			o.ErrorMessage = "job failed"
-		}
-		c = task.MarkFailed(id, o, at)
 	case ev.Type == bullmq.EventActive:
-		job, err := l.queue.GetJob(ctx, ev.JobID)
-		if errors.Is(err, bullmq.ErrJobNotFound) {
-			return EventGone, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
+		if !taken(job) {
+			return l.reject(ctx, ev, "active event for job %s, which no worker has taken", ev.JobID), nil
 		}
 		c = runningChange(id, job, at)
-	default: // a retry is scheduled: delayed, or waiting with prev=active
-		job, err := l.queue.GetJob(ctx, ev.JobID)
-		if errors.Is(err, bullmq.ErrJobNotFound) {
-			return EventGone, nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("get job %s: %w", ev.JobID, err)
-		}
+	default: // failed, or a retry is scheduled: delayed, or waiting with prev=active
 		// Read the state after the job, so that the attempts read are not
 		// newer than the state (see retryChange).
 		state, err := l.queue.GetJobState(ctx, ev.JobID)
 		if err != nil {
-			return "", fmt.Errorf("get state of job %s: %w", ev.JobID, err)
+			return "", fromRedis(fmt.Errorf("get state of job %s: %w", ev.JobID, err))
+		}
+		if ev.Type == bullmq.EventFailed {
+			var outcome Outcome
+			if c, outcome = failedChange(id, job, state, at); outcome != "" {
+				if outcome == EventRejected {
+					return l.reject(ctx, ev, "failed event for job %s, which is %s and was never taken", ev.JobID, state), nil
+				}
+				return outcome, nil
+			}
+			break
 		}
 		var ok bool
 		if c, ok = retryChange(id, job, state, at); !ok {
@@ -274,9 +273,60 @@ func (l *EventsListener) Apply(ctx context.Context, ev bullmq.Event) (Outcome, e
 	return l.applyChange(ctx, c)
 }
 
-// applyChange applies c and names the outcome.
+// reject logs and counts an event that does not match its job, and names
+// the outcome.
+func (l *EventsListener) reject(ctx context.Context, ev bullmq.Event, format string, args ...any) Outcome {
+	l.o.Metrics.deadLetter(LoopEvents, DeadUnverified)
+	l.log.WarnContext(ctx, "event rejected: it does not match its job", "event", ev.Type, "job_id", ev.JobID,
+		"stream_id", ev.ID, "reason", fmt.Sprintf(format, args...))
+	return EventRejected
+}
+
+// taken reports whether a worker took job (see bullmq.JobRun.Taken).
+func taken(job *bullmq.Job) bool {
+	return job.AttemptsStarted > 0 || job.AttemptsMade > 0 || !job.ProcessedOn.IsZero()
+}
+
+// failedChange says what a failed event means given the job as it is now:
+// a failed job fails the task with the job's own reason, worker and
+// attempts; a job waiting for its retry after an attempt sends the task
+// back to queued; an active or completed job has moved on (EventStale);
+// a job in another state that no worker took makes the event a forgery
+// (EventRejected). A non-empty outcome means no change.
+func failedChange(id uuid.UUID, job *bullmq.Job, state bullmq.JobState, at time.Time) (task.Change, Outcome) {
+	switch state {
+	case bullmq.StateFailed:
+		reason := job.FailedReason
+		if reason == "" {
+			reason = "job failed"
+		}
+		if !job.FinishedOn.IsZero() {
+			at = job.FinishedOn
+		}
+		return task.MarkFailed(id, task.Outcome{WorkerID: job.ProcessedBy, ErrorMessage: reason,
+			Attempts: jobOffset(job) + job.AttemptsMade}, at), ""
+	case bullmq.StateActive, bullmq.StateCompleted:
+		return task.Change{}, EventStale
+	}
+	if c, ok := retryChange(id, job, state, at); ok && taken(job) {
+		return c, ""
+	}
+	if !taken(job) && jobOffset(job) > 0 {
+		// The fresh job of a retried task: the event is the previous
+		// run's, whose job this one replaced.
+		return task.Change{}, EventStale
+	}
+	return task.Change{}, EventRejected
+}
+
+// applyChange applies c and names the outcome. Data the store refuses
+// finishes the task with task.MarkUnstorable (counted as DeadInvalidData).
 func (l *EventsListener) applyChange(ctx context.Context, c task.Change) (Outcome, error) {
-	_, err := l.svc.Apply(ctx, c)
+	_, unstorable, err := applyOrUnstorable(ctx, l.svc, c)
+	if unstorable != nil && err == nil {
+		l.o.Metrics.deadLetter(LoopEvents, DeadInvalidData)
+		l.log.WarnContext(ctx, "event data refused by the store; task finished without it", "task_id", c.ID, "err", unstorable)
+	}
 	switch {
 	case err == nil:
 		return EventApplied, nil

@@ -11,6 +11,8 @@ import (
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // TestEventsLifecycle follows tasks through a real worker: running while
@@ -63,20 +65,13 @@ func TestEventsLifecycle(t *testing.T) {
 			if got.WorkerID == nil || *got.WorkerID != "w1" || got.CompletedAt == nil {
 				t.Errorf("completed task = %s", describe(got))
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			testenv.WaitFor(t, 5*time.Second, "an events checkpoint", func() bool {
 				cp, err := e.store.Checkpoint(e.ctx, "events:bull:"+e.names.Tasks())
 				if err != nil {
 					t.Fatal(err)
 				}
-				if cp != "" {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("no events checkpoint stored")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return cp != ""
+			})
 		})
 	}
 }
@@ -143,8 +138,7 @@ func TestEventsReplayIsHarmless(t *testing.T) {
 	// The job can finish before the listener has applied all of its events:
 	// wait until the listener's checkpoint reaches the end of the stream,
 	// then take the tasks as they are.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "the listener checkpoint to reach the last event", func() error {
 		last, err := e.client.XRevRangeN(e.ctx, "bull:"+e.names.Tasks()+":events", "+", "-", 1).Result()
 		if err != nil || len(last) == 0 {
 			t.Fatalf("last event: %v", err)
@@ -153,14 +147,11 @@ func TestEventsReplayIsHarmless(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cp == last[0].ID {
-			break
+		if cp != last[0].ID {
+			return fmt.Errorf("checkpoint %q, last event %q", cp, last[0].ID)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listener checkpoint %q never reached the last event %q", cp, last[0].ID)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	for id := range final {
 		final[id] = e.get(mustUUID(t, id))
 	}

@@ -17,6 +17,7 @@ import (
 type RedisChecker struct {
 	client  redis.UniversalClient
 	timeout time.Duration
+	policy  *policyGate // nil: a bad policy is only a warning
 }
 
 // NewRedisChecker returns a checker of client whose checks take at most
@@ -30,6 +31,7 @@ func NewRedisChecker(client redis.UniversalClient, timeout time.Duration) *Redis
 
 // CheckRedis pings Redis and reads its eviction policy. A Redis that does
 // not answer gives Connected false and the reason in Warning, not an error.
+// A policy the Dispatcher refuses (see CheckEvictionPolicy) gives Refused.
 func (c *RedisChecker) CheckRedis(ctx context.Context) task.QueueHealth {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -46,6 +48,10 @@ func (c *RedisChecker) CheckRedis(ctx context.Context) task.QueueHealth {
 	h.MaxmemoryPolicy = infoField(info, "maxmemory_policy")
 	if h.MaxmemoryPolicy != "" && h.MaxmemoryPolicy != "noeviction" {
 		h.Warning = fmt.Sprintf("maxmemory-policy is %s: Redis may evict queue keys and lose jobs; set it to noeviction", h.MaxmemoryPolicy)
+		if c.policy != nil && c.policy.verdict(h.MaxmemoryPolicy) != nil {
+			h.Refused = true
+			h.Warning += "; no job is added until then (or REDIS_ALLOW_EVICTION=true)"
+		}
 	}
 	return h
 }

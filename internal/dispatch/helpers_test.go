@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -70,7 +71,7 @@ func newEnv(t testing.TB, kind string, eo dispatch.EnqueuerOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
-	client, err := redisconn.New(redisconn.Config{URL: "redis://" + testenv.RedisAddr(t)})
+	client, err := redisconn.New(redisconn.Config{URL: testenv.RedisURL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func newEnv(t testing.TB, kind string, eo dispatch.EnqueuerOptions) *env {
 		_ = e.tasks.Obliterate(octx, true)
 		_ = e.results.Obliterate(octx, true)
 	})
-	if e.enqueuer, err = dispatch.NewEnqueuer(e.tasks, client, names.CancelChannel(), eo); err != nil {
+	if e.enqueuer, err = dispatch.NewEnqueuer(e.tasks, client, names, eo); err != nil {
 		t.Fatal(err)
 	}
 	e.svc = task.NewService(e.store, task.ServiceOptions{Enqueuer: e.enqueuer, Logger: e.log})
@@ -123,17 +124,14 @@ func (e *env) get(id uuid.UUID) *task.Task {
 // waitTask polls the task until ok accepts it or the deadline passes.
 func (e *env) waitTask(id uuid.UUID, what string, ok func(*task.Task) bool) *task.Task {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var tk *task.Task
-	for time.Now().Before(deadline) {
-		tk = e.get(id)
-		if ok(tk) {
-			return tk
+	testenv.Eventually(e.t, 20*time.Second, fmt.Sprintf("task %s to become %s", id, what), func() error {
+		if tk = e.get(id); !ok(tk) {
+			return fmt.Errorf("last: %s", describe(tk))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("task %s never became %s; last: %s", id, what, describe(tk))
-	return nil
+		return nil
+	})
+	return tk
 }
 
 func (e *env) waitStatus(id uuid.UUID, s task.Status) *task.Task {

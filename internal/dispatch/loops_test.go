@@ -2,12 +2,14 @@ package dispatch_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/dispatch"
+	"github.com/agentorch/orchestrator/internal/testenv"
 	"github.com/agentorch/orchestrator/internal/webhook"
 )
 
@@ -73,12 +75,11 @@ func TestLoopsStop(t *testing.T) {
 		}
 	}
 	// Goroutines of the loops are gone (allow the client's own).
-	end := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(end) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+2 {
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines: %d before, %d after stop\n%s", before, n, buf[:runtime.Stack(buf, true)])
-	}
+	testenv.Eventually(t, 5*time.Second, "the loops' goroutines to end", func() error {
+		if n := runtime.NumGoroutine(); n > before+2 {
+			buf := make([]byte, 1<<16)
+			return fmt.Errorf("%d before, %d after stop\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+		return nil
+	})
 }

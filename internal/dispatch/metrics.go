@@ -18,6 +18,7 @@ type Metrics struct {
 	reconciled       *prometheus.CounterVec
 	cleaned          *prometheus.CounterVec
 	eventsCheckpoint prometheus.Gauge
+	deadLetters      *prometheus.CounterVec
 }
 
 // NewMetrics creates the dispatch metrics and registers them on reg (not
@@ -35,11 +36,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"outcome"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orchestrator_results_processed_total",
-			Help: "Result jobs processed, by outcome (completed, failed, late, duplicate, rejected, retry).",
+			Help: "Result jobs processed, by outcome (completed, failed, late, duplicate, rejected, unverified, unstorable, retry).",
 		}, []string{"outcome"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orchestrator_events_applied_total",
-			Help: "Task queue events handled, by event type and outcome (applied, stale, ignored, error).",
+			Help: "Task queue events handled, by event type and outcome (applied, stale, gone, ignored, rejected, error).",
 		}, []string{"type", "outcome"}),
 		relayBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orchestrator_relay_backlog",
@@ -57,9 +58,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "orchestrator_events_checkpoint_timestamp_seconds",
 			Help: "Time encoded in the last events stream id the listener applied.",
 		}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orchestrator_dead_letters_total",
+			Help: "Items a loop set aside instead of applying or retrying them, by loop (relay, events, reconciler, " +
+				"results) and reason (malformed, unknown_task, unverified, invalid_data, persistent_error).",
+		}, []string{"loop", "reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.tasksCreated, m.enqueued, m.results, m.events,
-		m.relayBacklog, m.reconciled, m.cleaned, m.eventsCheckpoint} {
+		m.relayBacklog, m.reconciled, m.cleaned, m.eventsCheckpoint, m.deadLetters} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -107,6 +113,12 @@ func (m *Metrics) repair(action Outcome) {
 func (m *Metrics) clean(queue string, state bullmq.JobState, n int) {
 	if m != nil {
 		m.cleaned.WithLabelValues(queue, string(state)).Add(float64(n))
+	}
+}
+
+func (m *Metrics) deadLetter(loop Loop, reason Outcome) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(string(loop), string(reason)).Inc()
 	}
 }
 

@@ -25,6 +25,11 @@ const (
 	EventGone Outcome = "gone"
 	// EventIgnored: the event cannot change a task.
 	EventIgnored Outcome = "ignored"
+	// EventRejected: the event does not match its job (a failed event for
+	// a job that is not failed, an active event for a job no worker took):
+	// forged or corrupt; the task is not changed (dead-lettered as
+	// DeadUnverified).
+	EventRejected Outcome = "rejected"
 	// EventError: Redis or the database failed; the event is retried.
 	EventError Outcome = "error"
 )
@@ -39,8 +44,17 @@ const (
 	ResultLate Outcome = "late"
 	// ResultDuplicate: the task was already finished.
 	ResultDuplicate Outcome = "duplicate"
+	// ResultStale: the result of a run that a retry replaced (its attempt
+	// is at or below the attempt offset of the task's job); not applied.
+	ResultStale Outcome = "stale"
 	// ResultRejected: malformed, or for an unknown task.
 	ResultRejected Outcome = "rejected"
+	// ResultUnverified: the result does not match the task's job (see
+	// ResultConsumer); the task is not changed.
+	ResultUnverified Outcome = "unverified"
+	// ResultUnstorable: the store refused the result's data; the task
+	// failed with task.UnstorableReason.
+	ResultUnstorable Outcome = "unstorable"
 	// ResultRetry: the database failed; the result is retried.
 	ResultRetry Outcome = "retry"
 )

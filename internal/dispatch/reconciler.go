@@ -19,6 +19,15 @@ import (
 // from Redis after it had run (removed by hand, or lost with Redis' data).
 const MissingJobReason = "job missing from queue"
 
+// LostResultReason starts the error of a task whose job completed with a
+// return value that points at a result job (taskqueue.ReturnValue) that
+// is missing or does not verify: the worker's outcome is lost.
+const LostResultReason = "result lost: the worker completed the task, but its result job "
+
+// maxResultCandidates bounds the result job ids the reconciler checks for
+// one task whose job does not name its result job.
+const maxResultCandidates = 5
+
 // ReconcilerOptions configures a Reconciler. The zero value is valid.
 type ReconcilerOptions struct {
 	// Interval is the time between sweeps. Defaults to 30s.
@@ -52,17 +61,25 @@ type ReconcilerOptions struct {
 //   - active: the task is running;
 //   - waiting or delayed after an attempt: the task is queued (retry);
 //   - failed: the task failed, with the job's failedReason;
-//   - completed: once ResultGrace passed with no result job pending, the
-//     task is completed from the job's return value;
-//   - missing: once ResultGrace passed with no result job pending, a queued
-//     task whose current run never ran is enqueued again, and any other is
-//     failed with MissingJobReason.
+//   - completed: once ResultGrace passed and the task's own result job is
+//     not pending (see resultPending), the task is finished from that
+//     result job when it verifies against the job (as the ResultConsumer
+//     would apply it), and otherwise from the job's return value (a
+//     return value that only points at a result job that is missing fails
+//     the task with LostResultReason);
+//   - missing: once ResultGrace passed and none of the task's result jobs
+//     is pending, a queued task whose current run never ran is enqueued
+//     again, and any other is failed with MissingJobReason.
 //
 // Attempt numbers read from a job are counted from the job's attempt
 // offset (taskqueue.Job.AttemptOffset), as the events listener does.
 //
-// Every repair is a conditional update and a re-add is idempotent, so
-// several replicas may reconcile at once.
+// A task it cannot bring in line (its data refused by the store, or an
+// error that persists while Redis and the database answer) is logged,
+// counted as a dead letter and skipped: the sweep goes on with the next
+// task. A sweep stops early only when Redis or the database does not
+// answer. Every repair is a conditional update and a re-add is
+// idempotent, so several replicas may reconcile at once.
 type Reconciler struct {
 	tasks   *bullmq.Queue
 	results *bullmq.Queue
@@ -126,7 +143,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 }
 
 // Sweep checks the oldest queued and running tasks once and returns how
-// many it repaired. It stops at the first Redis or database error.
+// many it repaired. A task it cannot repair is logged, counted and
+// skipped; the sweep stops early, with the error, only when Redis or the
+// database does not answer.
 func (r *Reconciler) Sweep(ctx context.Context) (int, error) {
 	repaired := 0
 	for _, s := range []task.Status{task.StatusQueued, task.StatusRunning} {
@@ -141,7 +160,12 @@ func (r *Reconciler) Sweep(ctx context.Context) (int, error) {
 			}
 			action, err := r.Reconcile(ctx, t)
 			if err != nil {
-				return repaired, err
+				if ctx.Err() != nil || dependencyDown(ctx, r.svc, err) {
+					return repaired, err
+				}
+				r.o.Metrics.deadLetter(LoopReconciler, DeadPersistent)
+				r.log.ErrorContext(ctx, "cannot reconcile task; skipped", "task_id", t.ID, "status", t.Status, "err", err)
+				continue
 			}
 			if action != "" {
 				repaired++
@@ -160,12 +184,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, erro
 	jobID := t.ID.String()
 	job, err := r.tasks.GetJob(ctx, jobID)
 	if err != nil && !errors.Is(err, bullmq.ErrJobNotFound) {
-		return "", fmt.Errorf("get job %s: %w", jobID, err)
+		return "", fromRedis(fmt.Errorf("get job %s: %w", jobID, err))
 	}
 	state := bullmq.StateUnknown
 	if job != nil {
 		if state, err = r.tasks.GetJobState(ctx, jobID); err != nil {
-			return "", fmt.Errorf("get state of job %s: %w", jobID, err)
+			return "", fromRedis(fmt.Errorf("get state of job %s: %w", jobID, err))
 		}
 	}
 	var c task.Change
@@ -195,19 +219,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, erro
 		c = task.MarkFailed(t.ID, task.Outcome{WorkerID: job.ProcessedBy, ErrorMessage: reason,
 			Attempts: jobOffset(job) + job.AttemptsMade}, at)
 	case bullmq.StateCompleted, bullmq.StateUnknown:
-		ok, err := r.decideAlone(ctx, t, now)
+		ok, err := r.decideAlone(ctx, t, job, now)
 		if err != nil || !ok {
 			return "", err
 		}
 		if state == bullmq.StateCompleted {
-			c = completedFromReturn(t.ID, job, now)
+			if c, err = r.completedChange(ctx, t.ID, job, now); err != nil {
+				return "", err
+			}
 			break
 		}
 		// A queued task whose current run never started (no attempt past
 		// its offset) lost its job before it ran: add it again.
 		if t.Status == task.StatusQueued && t.Attempts <= t.AttemptOffset && r.o.Enqueuer != nil {
 			if err := r.o.Enqueuer.Enqueue(ctx, t); err != nil {
-				return "", fmt.Errorf("re-enqueue task %s: %w", t.ID, err)
+				return "", fromRedis(fmt.Errorf("re-enqueue task %s: %w", t.ID, err))
 			}
 			return RepairReEnqueued, nil
 		}
@@ -215,7 +241,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, erro
 	default:
 		return "", nil // waiting-children or a state we do not use
 	}
-	_, err = r.svc.Apply(ctx, c)
+	_, unstorable, err := applyOrUnstorable(ctx, r.svc, c)
+	if unstorable != nil && err == nil {
+		r.o.Metrics.deadLetter(LoopReconciler, DeadInvalidData)
+		r.log.WarnContext(ctx, "task data refused by the store; task finished without it", "task_id", t.ID, "err", unstorable)
+	}
 	switch {
 	case err == nil:
 		return repairOf(state, c.To), nil
@@ -227,22 +257,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, t *task.Task) (Outcome, erro
 
 // decideAlone reports whether the reconciler may decide the outcome of a
 // task whose job finished or vanished without its result: the task has
-// waited ResultGrace, no result job is pending, and the task is unchanged
-// since it was listed (read again after the results queue, so a result
-// applied meanwhile is seen).
-func (r *Reconciler) decideAlone(ctx context.Context, t *task.Task, now time.Time) (bool, error) {
+// waited ResultGrace, none of its own result jobs is pending (see
+// resultPending), and the task is unchanged since it was listed (read
+// again after the results queue, so a result applied meanwhile is seen).
+func (r *Reconciler) decideAlone(ctx context.Context, t *task.Task, job *bullmq.Job, now time.Time) (bool, error) {
 	if now.Sub(t.UpdatedAt) < r.o.ResultGrace {
 		return false, nil
 	}
-	counts, err := r.results.GetJobCounts(ctx, bullmq.StateWaiting, bullmq.StateActive, bullmq.StateDelayed,
-		bullmq.StatePrioritized, bullmq.StatePaused)
-	if err != nil {
-		return false, fmt.Errorf("count result jobs: %w", err)
-	}
-	for _, n := range counts {
-		if n > 0 {
-			return false, nil
-		}
+	pending, err := r.resultPending(ctx, t, job)
+	if err != nil || pending {
+		return false, err
 	}
 	cur, err := r.svc.Get(ctx, t.ID)
 	if err != nil {
@@ -252,6 +276,91 @@ func (r *Reconciler) decideAlone(ctx context.Context, t *task.Task, now time.Tim
 		return false, fmt.Errorf("get task %s: %w", t.ID, err)
 	}
 	return cur.Status == t.Status && cur.UpdatedAt.Equal(t.UpdatedAt), nil
+}
+
+// resultPending reports whether a result job of task t still waits in the
+// results queue (waiting, active, delayed, prioritized, paused), for the
+// ResultConsumer to apply. It looks only at the task's own result jobs:
+// the one the job's return value names (taskqueue.ReturnValue.ResultJobID)
+// when it has one, otherwise taskqueue.ResultJobID(t, n) for the job's (or
+// the task's) latest attempts. A worker that names its result jobs
+// otherwise (a plain BullMQ worker's automatic ids) is not waited for:
+// after ResultGrace the task is decided from Redis alone.
+func (r *Reconciler) resultPending(ctx context.Context, t *task.Task, job *bullmq.Job) (bool, error) {
+	for _, id := range resultCandidates(t, job) {
+		state, err := r.results.GetJobState(ctx, id)
+		if err != nil {
+			return false, fromRedis(fmt.Errorf("get state of result job %s: %w", id, err))
+		}
+		switch state {
+		case bullmq.StateWaiting, bullmq.StateActive, bullmq.StateDelayed, bullmq.StatePrioritized, bullmq.StatePaused:
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// resultCandidates returns the ids of the result jobs task t may have,
+// most likely first.
+func resultCandidates(t *task.Task, job *bullmq.Job) []string {
+	if job != nil {
+		if rv, ok := taskqueue.ParseReturnValue(job.ReturnValue); ok && rv.TaskID == t.ID.String() {
+			return []string{rv.ResultJobID}
+		}
+	}
+	last := t.Attempts - 1
+	if job != nil {
+		off := jobOffset(job)
+		last = max(last, off+job.AttemptsMade, off+job.AttemptsStarted-1)
+	}
+	var ids []string
+	for n := max(last, 0); n >= 0 && len(ids) < maxResultCandidates; n-- {
+		ids = append(ids, taskqueue.ResultJobID(t.ID.String(), n))
+	}
+	return ids
+}
+
+// completedChange finishes a task whose job completed, once no result job
+// of it is pending. When the job's return value points at the task's
+// result job (taskqueue.ReturnValue), that result job's data is applied if
+// it verifies against the job (verifyResult), as the ResultConsumer would;
+// when it is missing or does not verify, the task fails with
+// LostResultReason. Any other return value is the task's outcome (see
+// completedFromReturn).
+func (r *Reconciler) completedChange(ctx context.Context, id uuid.UUID, job *bullmq.Job, now time.Time) (task.Change, error) {
+	rv, ok := taskqueue.ParseReturnValue(job.ReturnValue)
+	if !ok || rv.TaskID != id.String() {
+		return completedFromReturn(id, job, now), nil
+	}
+	at := job.FinishedOn
+	if at.IsZero() {
+		at = now
+	}
+	lost := func(why string) task.Change {
+		return task.MarkFailed(id, task.Outcome{WorkerID: job.ProcessedBy, Attempts: jobOffset(job) + job.AttemptsMade,
+			ErrorMessage: LostResultReason + rv.ResultJobID + " " + why}, at)
+	}
+	rj, err := r.results.GetJob(ctx, rv.ResultJobID)
+	if errors.Is(err, bullmq.ErrJobNotFound) {
+		return lost("is missing"), nil
+	}
+	if err != nil {
+		return task.Change{}, fromRedis(fmt.Errorf("get result job %s: %w", rv.ResultJobID, err))
+	}
+	res, rid, err := taskqueue.ParseResult(rj.Data)
+	if err != nil || rid != id {
+		return lost("is not a result of this task"), nil
+	}
+	off := jobOffset(job)
+	if err := verifyResult(rv.ResultJobID, id, res, runOf(job), off); err != nil {
+		return lost("does not match the job: " + err.Error()), nil
+	}
+	o := outcomeOf(res)
+	o.Attempts = off + max(job.AttemptsMade, job.AttemptsStarted)
+	if res.Status == taskqueue.ResultFailed {
+		return task.MarkFailed(id, o, at), nil
+	}
+	return task.MarkCompleted(id, o, at), nil
 }
 
 // completedFromReturn finishes a task from its completed job's return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/task"
 )
 
@@ -105,7 +106,8 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // Sweep enqueues the oldest pending tasks (up to Batch) and returns how
 // many it found. It stops at the first enqueue error (Redis is probably
-// down) and returns it.
+// down) and returns it; a task the queue refuses for good is failed and
+// skipped (see relay).
 func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	tasks, err := r.svc.ListOldest(ctx, task.StatusPending, r.o.Batch)
 	if err != nil {
@@ -148,7 +150,20 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	return len(tasks), firstErr
 }
 
-// relay enqueues one pending task, after checking it is still pending.
+// UnqueueableReason starts the error of a pending task whose job the queue
+// refuses for good (invalid job options or id, or data the store refuses).
+const UnqueueableReason = "task could not be queued: "
+
+// unqueueable reports whether an enqueue error is permanent for the task:
+// the queue refused the job itself (not Redis being away).
+func unqueueable(err error) bool {
+	return permanent(err) || errors.Is(err, bullmq.ErrInvalidOptions) || errors.Is(err, bullmq.ErrInvalidJobID)
+}
+
+// relay enqueues one pending task, after checking it is still pending. A
+// task the queue refuses for good is failed with UnqueueableReason (and
+// counted); any other error is returned: Redis is probably down, and the
+// sweep stops.
 func (r *Relay) relay(ctx context.Context, t *task.Task) error {
 	cur, err := r.svc.Get(ctx, t.ID)
 	if err != nil {
@@ -162,6 +177,17 @@ func (r *Relay) relay(ctx context.Context, t *task.Task) error {
 		// A retried task whose previous run's worker has not stopped yet:
 		// this task waits, the others go on.
 		r.log.InfoContext(ctx, "retried task waits for its previous run to stop", "task_id", t.ID)
+		return nil
+	}
+	if err != nil && unqueueable(err) {
+		// The task can never be queued as it is: fail it with the reason
+		// rather than retry it on every sweep.
+		r.o.Metrics.deadLetter(LoopRelay, DeadInvalidData)
+		r.log.ErrorContext(ctx, "pending task cannot be queued; failed", "task_id", t.ID, "err", err)
+		_, _, ferr := applyOrUnstorable(ctx, r.svc, task.MarkFailed(t.ID, task.Outcome{ErrorMessage: UnqueueableReason + err.Error()}, r.o.Now()))
+		if ferr != nil && !errors.Is(ferr, task.ErrConflict) {
+			return ferr
+		}
 		return nil
 	}
 	if err != nil {

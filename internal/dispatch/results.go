@@ -51,15 +51,29 @@ type ResultsOptions struct {
 // queue and finishes the tasks: completed or failed, with worker id,
 // result, error message and execution time.
 //
+// A result is applied only when it matches the task's job in the task
+// queue (see verifyResult): a worker took the job, the worker named in the
+// result (workerId) is the one that took its latest attempt (the job's
+// pb), and the result is not for an attempt the job has not started. A
+// result that does not match (forged, or stale: a worker that lost its
+// lock) is rejected: its job fails as unrecoverable with the reason, stays
+// in the results queue's failed set for inspection, is counted
+// (orchestrator_dead_letters_total{loop="results",reason="unverified"})
+// and never changes the task.
+//
 // It is idempotent: a result for a task that is already finished changes
 // nothing and succeeds (delivered twice, or after the events listener
 // failed the task). A result for a cancelled task is recorded without
 // changing its status. A malformed result (not a JSON object, no or bad
 // taskId, unknown task, wrong status) fails its job as unrecoverable,
-// with the reason, and the consumer goes on. When the database fails the
-// processor retries with a growing delay (up to RetryFor), and then fails
-// the attempt so that BullMQ retries it; at shutdown the job is left
-// active for the stalled checker to give back: no result is lost.
+// with the reason, and the consumer goes on. A result whose data the store
+// refuses for good (task.ErrInvalidData) fails the task with
+// task.UnstorableReason and its job as unrecoverable. When the database or
+// Redis does not answer, the processor retries with a growing delay (up to
+// RetryFor), and then fails the attempt so that BullMQ retries it; a
+// result that keeps failing while both answer is dead-lettered after
+// maxItemTries. At shutdown the job is left active for the stalled checker
+// to give back: no result is lost.
 type ResultConsumer struct {
 	client redis.UniversalClient
 	tasks  *bullmq.Queue // the task queue: attempts of a task's job
@@ -157,68 +171,94 @@ func (c *ResultConsumer) Run(ctx context.Context) error {
 func (c *ResultConsumer) Process(ctx context.Context, job *bullmq.Job) (any, error) {
 	r, id, err := taskqueue.ParseResult(job.Data)
 	if err != nil {
-		c.o.Metrics.result(ResultRejected)
-		c.log.WarnContext(ctx, "rejected malformed result", "job_id", job.ID, "err", err)
-		return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: %w", err))
+		return nil, c.deadLetter(ctx, job, ResultRejected, DeadMalformed, fmt.Errorf("malformed result: %w", err))
 	}
 	deadline := c.o.Now().Add(c.o.RetryFor)
 	b := newBackoff(100*time.Millisecond, 5*time.Second)
+	tries := 0
 	for {
-		outcome, err := c.apply(ctx, id, job.ID, r)
-		if err == nil {
+		outcome, err := c.apply(ctx, job.ID, id, r)
+		var unverified *unverifiedError
+		switch {
+		case err == nil:
 			c.o.Metrics.result(outcome)
 			return map[string]string{"taskId": id.String(), "outcome": string(outcome)}, nil
-		}
-		if errors.Is(err, task.ErrNotFound) {
-			c.o.Metrics.result(ResultRejected)
-			c.log.WarnContext(ctx, "rejected result for an unknown task", "job_id", job.ID, "task_id", id)
-			return nil, bullmq.Unrecoverable(fmt.Errorf("malformed result: unknown taskId %s", id))
+		case errors.Is(err, task.ErrNotFound):
+			return nil, c.deadLetter(ctx, job, ResultRejected, DeadUnknownTask, fmt.Errorf("malformed result: unknown taskId %s", id))
+		case errors.As(err, &unverified):
+			return nil, c.deadLetter(ctx, job, ResultUnverified, DeadUnverified, fmt.Errorf("result rejected: %w", err))
+		case outcome == ResultUnstorable:
+			return nil, c.deadLetter(ctx, job, ResultUnstorable, DeadInvalidData, err)
 		}
 		c.o.Metrics.result(ResultRetry)
+		if !dependencyDown(ctx, c.svc, err) {
+			if tries++; tries >= maxItemTries {
+				return nil, c.deadLetter(ctx, job, ResultRejected, DeadPersistent,
+					fmt.Errorf("apply result of task %s failed %d times: %w", id, tries, err))
+			}
+		}
 		wait := b.fail()
 		if c.o.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("apply result of task %s: %w", id, err)
 		}
-		c.log.WarnContext(ctx, "cannot apply result, will retry", "task_id", id, "err", err, "retry_in", wait)
+		c.log.WarnContext(ctx, "cannot apply result, will retry", "task_id", id, "job_id", job.ID, "err", err, "retry_in", wait)
 		if !sleep(ctx, wait) {
 			return nil, fmt.Errorf("apply result of task %s: %w", id, context.Cause(ctx))
 		}
 	}
 }
 
-// apply stores the result and names the outcome: ResultCompleted,
-// ResultFailed, ResultLate (recorded on a cancelled task) or
-// ResultDuplicate (already finished).
-func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, resultJobID string, r taskqueue.Result) (Outcome, error) {
+// deadLetter counts and logs a result job set aside for inspection and
+// returns the unrecoverable error that leaves it in the failed set with
+// err as its failedReason.
+func (c *ResultConsumer) deadLetter(ctx context.Context, job *bullmq.Job, outcome, reason Outcome, err error) error {
+	c.o.Metrics.result(outcome)
+	c.o.Metrics.deadLetter(LoopResults, reason)
+	c.log.WarnContext(ctx, "result job dead-lettered", "job_id", job.ID, "reason", reason, "err", err)
+	return bullmq.Unrecoverable(err)
+}
+
+// apply verifies the result against the task's job, stores it and names
+// the outcome: ResultCompleted, ResultFailed, ResultLate (recorded on a
+// cancelled task) or ResultDuplicate (already finished). An
+// *unverifiedError says the result does not match its job; ResultUnstorable
+// with an error says the store refused the data and the task was failed
+// with task.UnstorableReason instead.
+func (c *ResultConsumer) apply(ctx context.Context, resultJobID string, id uuid.UUID, r taskqueue.Result) (Outcome, error) {
 	now := c.o.Now()
 	o := outcomeOf(r)
 	// The result does not say which attempt produced it; the task's job
 	// does. A worker posts its result while the attempt runs (atm not yet
 	// counted, ats counted), so the larger of the two is the attempt. The
 	// events listener may not have applied that attempt's start yet, and
-	// once the task is finished it no longer can. The attempt number also
-	// tells a result of a retried task's earlier run, which the store
-	// refuses (task.Change.AllowsRun).
-	attempt, err := c.attemptOf(ctx, id, resultJobID)
+	// once the task is finished it no longer can.
+	attempts, err := c.verify(ctx, resultJobID, id, r)
+	if errors.Is(err, errEarlierRun) {
+		return ResultStale, nil
+	}
 	if err != nil {
 		return "", err
 	}
-	o.Attempts = attempt
+	o.Attempts = attempts
 	change, outcome := task.MarkCompleted(id, o, now), ResultCompleted
 	if r.Status == taskqueue.ResultFailed {
 		change, outcome = task.MarkFailed(id, o, now), ResultFailed
 	}
-	_, err = c.svc.Apply(ctx, change)
-	if err == nil {
+	_, unstorable, err := applyOrUnstorable(ctx, c.svc, change)
+	switch {
+	case err == nil && unstorable != nil:
+		return ResultUnstorable, unstorable
+	case err == nil:
 		return outcome, nil
-	}
-	if !errors.Is(err, task.ErrConflict) {
+	case !errors.Is(err, task.ErrConflict):
 		return "", err
 	}
 	// Finished already, or cancelled: record a late result on a cancelled
 	// task; anything else is a duplicate.
-	_, err = c.svc.Apply(ctx, task.RecordLateResult(id, o, now))
+	_, unstorable, err = applyOrUnstorable(ctx, c.svc, task.RecordLateResult(id, o, now))
 	switch {
+	case err == nil && unstorable != nil:
+		return ResultUnstorable, unstorable
 	case err == nil:
 		return ResultLate, nil
 	case errors.Is(err, task.ErrConflict):
@@ -227,26 +267,30 @@ func (c *ResultConsumer) apply(ctx context.Context, id uuid.UUID, resultJobID st
 	return "", err
 }
 
-// attemptOf returns the task attempt a result is about. From the task's
-// job when it is in Redis: its attempt offset plus the larger of its
-// attempts made and started (a worker posts while the attempt runs).
-// Without the job: from the result job's id when it follows the contract
-// (taskqueue.ResultJobID), else the task's attempts so far (at least 1).
-// An error means Redis or the database failed.
-func (c *ResultConsumer) attemptOf(ctx context.Context, id uuid.UUID, resultJobID string) (int, error) {
+// verify applies the result rule (see verifyResult) with the task's job
+// as Redis holds it, or, when the job is gone from the task queue, with
+// the task as stored. It returns the attempt the result is about (counted
+// from the job's attempt offset: a retried task's job), an
+// *unverifiedError, errEarlierRun, task.ErrNotFound, or a temporary error.
+// The job is read whole (its data holds the attempt offset).
+func (c *ResultConsumer) verify(ctx context.Context, resultJobID string, id uuid.UUID, r taskqueue.Result) (int, error) {
 	job, err := c.tasks.GetJob(ctx, id.String())
-	if err == nil {
-		return jobOffset(job) + max(job.AttemptsMade, job.AttemptsStarted), nil
-	}
-	if !errors.Is(err, bullmq.ErrJobNotFound) {
-		return 0, fmt.Errorf("get job %s: %w", id, err)
-	}
-	if n, ok := taskqueue.ParseResultJobID(id.String(), resultJobID); ok {
-		return n + 1, nil
+	switch {
+	case err == nil:
+		off := jobOffset(job)
+		if err := verifyResult(resultJobID, id, r, runOf(job), off); err != nil {
+			return 0, err
+		}
+		return off + max(job.AttemptsMade, job.AttemptsStarted), nil
+	case !errors.Is(err, bullmq.ErrJobNotFound):
+		return 0, fromRedis(err)
 	}
 	t, err := c.svc.Get(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	return max(t.Attempts, 1), nil
+	if err := verifyResultWithoutJob(resultJobID, id, r, t); err != nil {
+		return 0, err
+	}
+	return t.Attempts, nil
 }

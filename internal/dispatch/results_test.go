@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/agentorch/orchestrator/internal/dispatch"
 	"github.com/agentorch/orchestrator/internal/task"
 	"github.com/agentorch/orchestrator/internal/taskqueue"
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 func TestResultConsumer(t *testing.T) {
@@ -24,14 +26,14 @@ func TestResultConsumer(t *testing.T) {
 			e.consumer(dispatch.ResultsOptions{Concurrency: 4})
 			tks := e.create(4)
 			done, failed, dup, cancelled := tks[0], tks[1], tks[2], tks[3]
+			h := e.hold("w9", 4)
 			ms := int64(1234)
 
-			e.postResult(taskqueue.Result{TaskID: done.ID.String(), WorkerID: "w9", Status: "completed",
-				Result: []byte(`{"answer":42}`), ExecutionTime: &ms})
-			e.postResult(taskqueue.Result{TaskID: failed.ID.String(), WorkerID: "w9", Status: "failed", ErrorMessage: ptr("exit 1")})
+			h.post(done.ID, taskqueue.Result{Status: "completed", Result: []byte(`{"answer":42}`), ExecutionTime: &ms})
+			h.post(failed.ID, taskqueue.Result{Status: "failed", ErrorMessage: ptr("exit 1")})
 			got := e.waitStatus(done.ID, task.StatusCompleted)
 			if got.WorkerID == nil || *got.WorkerID != "w9" || !sameJSON(got.Result, `{"answer":42}`) ||
-				got.ExecutionTime == nil || *got.ExecutionTime != 1234 || got.CompletedAt == nil {
+				got.ExecutionTime == nil || *got.ExecutionTime != 1234 || got.CompletedAt == nil || got.Attempts != 1 {
 				t.Errorf("completed = %s", describe(got))
 			}
 			got = e.waitStatus(failed.ID, task.StatusFailed)
@@ -40,15 +42,17 @@ func TestResultConsumer(t *testing.T) {
 			}
 
 			// Twice the same result, then a contradicting one: the first wins.
-			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
-			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), Status: "completed", Result: []byte(`1`)})
-			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), Status: "failed", ErrorMessage: ptr("late")})
+			h.wait(dup.ID)
+			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), WorkerID: "w9", Status: "completed", Result: []byte(`1`)})
+			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), WorkerID: "w9", Status: "completed", Result: []byte(`1`)})
+			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), WorkerID: "w9", Status: "failed", ErrorMessage: ptr("late")})
 
 			// A result for a cancelled task is recorded, the status stays.
+			h.wait(cancelled.ID)
 			if _, err := e.svc.Cancel(e.ctx, cancelled.ID); err != nil {
 				t.Fatal(err)
 			}
-			e.postResult(taskqueue.Result{TaskID: cancelled.ID.String(), Status: "failed", ErrorMessage: ptr("cancelled"), ExecutionTime: &ms})
+			h.post(cancelled.ID, taskqueue.Result{Status: "failed", ErrorMessage: ptr("cancelled"), ExecutionTime: &ms})
 			e.waitTask(cancelled.ID, "cancelled with late result", func(tk *task.Task) bool {
 				return tk.Status == task.StatusCancelled && tk.ErrorMessage != nil && *tk.ErrorMessage == "cancelled"
 			})
@@ -65,21 +69,19 @@ func TestResultConsumer(t *testing.T) {
 // completed+failed = n.
 func waitQueueSettled(t *testing.T, e *env, q *bullmq.Queue, n int64) map[bullmq.JobState]int64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var c map[bullmq.JobState]int64
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 20*time.Second, "queue "+q.Name()+" to settle", func() error {
 		var err error
 		c, err = q.GetJobCounts(e.ctx, bullmq.StateWaiting, bullmq.StateActive, bullmq.StateDelayed, bullmq.StateCompleted, bullmq.StateFailed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c[bullmq.StateWaiting]+c[bullmq.StateActive]+c[bullmq.StateDelayed] == 0 && c[bullmq.StateCompleted]+c[bullmq.StateFailed] >= n {
-			return c
+		if c[bullmq.StateWaiting]+c[bullmq.StateActive]+c[bullmq.StateDelayed] != 0 || c[bullmq.StateCompleted]+c[bullmq.StateFailed] < n {
+			return fmt.Errorf("counts %v", c)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("queue %s not settled: %v", q.Name(), c)
-	return nil
+		return nil
+	})
+	return c
 }
 
 // TestResultConsumerRejectsMalformed: bad results fail as unrecoverable
@@ -108,7 +110,7 @@ func TestResultConsumerRejectsMalformed(t *testing.T) {
 		}
 		ids = append(ids, j.ID)
 	}
-	e.postResult(taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"})
+	e.hold("w", 1).post(tk.ID, taskqueue.Result{Status: "completed"})
 	e.waitStatus(tk.ID, task.StatusCompleted)
 	waitQueueSettled(t, e, e.results, int64(len(bad)+1))
 	for i, id := range ids {
@@ -122,7 +124,8 @@ func TestResultConsumerRejectsMalformed(t *testing.T) {
 	}
 }
 
-// flakyStore fails Apply while down is set, like a database that is away.
+// flakyStore fails Apply and Ping while down is set, like a database that
+// is away.
 type flakyStore struct {
 	task.Store
 	down  atomic.Bool
@@ -137,6 +140,13 @@ func (s *flakyStore) Apply(ctx context.Context, c task.Change) (*task.Task, erro
 	return s.Store.Apply(ctx, c)
 }
 
+func (s *flakyStore) Ping(ctx context.Context) error {
+	if s.down.Load() {
+		return errors.New("connection refused")
+	}
+	return s.Store.Ping(ctx)
+}
+
 // TestResultConsumerRetriesWhileDatabaseDown: results that arrive while the
 // database fails are applied when it is back; none is lost.
 func TestResultConsumerRetriesWhileDatabaseDown(t *testing.T) {
@@ -149,16 +159,16 @@ func TestResultConsumerRetriesWhileDatabaseDown(t *testing.T) {
 	}
 	e.run("consumer", c)
 	tks := e.create(5)
+	h := e.hold("w", 5)
 	for _, tk := range tks {
-		e.postResult(taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"})
+		h.post(tk.ID, taskqueue.Result{Status: "completed"})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for fs.calls.Load() < 10 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if fs.calls.Load() < 10 {
-		t.Fatalf("consumer tried %d times while the database was down", fs.calls.Load())
-	}
+	testenv.Eventually(t, 10*time.Second, "10 tries while the database is down", func() error {
+		if n := fs.calls.Load(); n < 10 {
+			return fmt.Errorf("consumer tried %d times", n)
+		}
+		return nil
+	})
 	fs.down.Store(false)
 	for _, tk := range tks {
 		e.waitStatus(tk.ID, task.StatusCompleted)
@@ -182,14 +192,11 @@ func TestResultConsumerShutdownKeepsHeldResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	tk := e.create(1)[0]
-	e.postResult(taskqueue.Result{TaskID: tk.ID.String(), Status: "completed"})
+	e.hold("w", 1).post(tk.ID, taskqueue.Result{Status: "completed"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- first.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for fs.calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "a try while the database is down", func() bool { return fs.calls.Load() > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("first consumer: %v", err)
@@ -214,6 +221,7 @@ func TestResultCarriesTheJobsAttempts(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			e := newEnv(t, kind, dispatch.EnqueuerOptions{})
 			tk := e.create(1)[0]
+			e.hold("w", 1).wait(tk.ID)
 			// Attempt 3 is running: two made, three started. No listener runs.
 			if err := e.client.HSet(e.ctx, "bull:"+e.names.Tasks()+":"+tk.ID.String(), "atm", "2", "ats", "3").Err(); err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 func newCommand(t *testing.T, opts ProcessOptions, argv ...string) *Command {
@@ -25,17 +28,12 @@ func newCommand(t *testing.T, opts ProcessOptions, argv ...string) *Command {
 // waitGone waits until the process with the given pid no longer exists.
 func waitGone(t *testing.T, pid int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := syscall.Kill(pid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			return
+	testenv.Eventually(t, within, fmt.Sprintf("process %d to be gone", pid), func() error {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("kill -0: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still exists after %s", pid, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func readPID(t *testing.T, path string) int {

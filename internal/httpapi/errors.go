@@ -53,11 +53,11 @@ func problemFor(err error, loc string) huma.StatusError {
 
 // writeProblem writes a problem+json response outside huma (middleware,
 // router errors), with the same shape huma uses.
-func writeProblem(w http.ResponseWriter, status int, detail string) {
+func writeProblem(w http.ResponseWriter, status int, detail string, errs ...*huma.ErrorDetail) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(&huma.ErrorModel{Status: status, Title: http.StatusText(status), Detail: detail})
+	_ = enc.Encode(&huma.ErrorModel{Status: status, Title: http.StatusText(status), Detail: detail, Errors: errs})
 	body := buf.Bytes()
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
@@ -69,6 +69,14 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 // maxEchoedValue bounds the input echoed back in a problem's errors[].value,
 // so that a rejected 1 MiB field is not sent back whole.
 const maxEchoedValue = 256
+
+// echoed returns s cut to maxEchoedValue bytes, for errors[].value.
+func echoed(s string) string {
+	if len(s) > maxEchoedValue {
+		return s[:maxEchoedValue] + "…"
+	}
+	return s
+}
 
 // tidyProblem is a huma transformer for validation problems: a missing
 // required property is located at the property ("body.code"), not at the
@@ -90,9 +98,7 @@ func tidyProblem(_ huma.Context, _ string, v any) (any, error) {
 		}
 		switch val := d.Value.(type) {
 		case string:
-			if len(val) > maxEchoedValue {
-				d.Value = val[:maxEchoedValue] + "…"
-			}
+			d.Value = echoed(val)
 		case nil, bool, float64, int, int64:
 		default:
 			d.Value = nil

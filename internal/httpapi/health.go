@@ -77,7 +77,7 @@ func (s *Server) health(ctx context.Context, _ *struct{}) (*healthOutput, error)
 	healthy := dbErr == nil
 	if s.redis != nil {
 		out.Body.Redis = &redis
-		healthy = healthy && redis.Connected
+		healthy = healthy && redis.Connected && !redis.Refused
 	}
 	if !healthy {
 		out.Status = http.StatusServiceUnavailable

@@ -6,14 +6,17 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/agentorch/orchestrator/internal/task"
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // requestInfo is what the middleware learns about a request while it is
@@ -184,15 +187,119 @@ func recordRoute(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// limitBody refuses a request whose declared Content-Length is max or more
-// with 413 before reading it (as huma does while reading a body without a
-// declared length).
+// Draining an oversized body. A client that sends its whole body before it
+// reads the answer (Python's urllib, many SDKs) never sees a 413 written
+// before the body was read: the server closes a connection with unread
+// data, the kernel answers the rest of the upload with a reset, and the
+// client's write fails. So the body of a refused request is read and
+// discarded first, up to a bound in bytes and in time: drainMaxBytes (16
+// MiB, twelve times MaxBodyBytes) covers the usual mistake, a file a few
+// times too big, at no memory cost (it is discarded in 32 KiB reads) and
+// about 1.3s of a 100 Mbit/s link; drainTimeout (10s) caps a slow sender.
+// A larger body is abuse, not a mistake: it is answered at once and the
+// client may see the reset. Either way the connection is closed after the
+// 413. A client that asked "Expect: 100-continue" has not sent its body
+// and gets the 413 at once, without a 100 Continue.
+const (
+	drainMaxBytes = 16 << 20
+	drainTimeout  = 10 * time.Second
+)
+
+// limitBody enforces the body limit of every route: a declared
+// Content-Length of max or more gets 413 (after draining the body, see
+// drainMaxBytes); a body without a declared length that the handler reads
+// up to max (huma answers 413 then) is drained after the handler. Both
+// close the connection after the answer.
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength >= max {
+			w.Header().Set("Connection", "close")
+			if r.ContentLength <= drainMaxBytes && !expectsContinue(r) {
+				drain(w, r.Body, r.ContentLength)
+			}
 			writeProblem(w, http.StatusRequestEntityTooLarge,
 				fmt.Sprintf("request body is too large: limit is %d bytes", max))
 			return
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &limitedBody{ReadCloser: r.Body, left: max, w: w}
+		r.Body = body
+		next.ServeHTTP(w, r)
+		body.drain()
+	})
+}
+
+// expectsContinue reports whether the client waits for a 100 Continue
+// before it sends the body.
+func expectsContinue(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+}
+
+// drain reads and discards at most n bytes of body within drainTimeout.
+func drain(w http.ResponseWriter, body io.Reader, n int64) {
+	// Not every ResponseWriter reaches a connection (httptest recorders);
+	// the copy is bounded by n all the same.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTimeout))
+	_, _ = io.CopyN(io.Discard, body, n)
+}
+
+// limitedBody notes when a body without a declared length has been read up
+// to the limit (huma reads at most the limit and answers 413 when it got
+// that much): it then asks for the connection to be closed after the
+// answer, and drains the rest when it is closed (huma closes it before
+// answering) or, failing that, when the handler returns.
+type limitedBody struct {
+	io.ReadCloser
+	left    int64
+	w       http.ResponseWriter
+	reached bool // the limit was read
+	eof     bool // the whole body was read
+	drained bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left <= 0 && !b.reached {
+		b.reached = true
+		b.w.Header().Set("Connection", "close")
+	}
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// Close drains the rest of a body read up to the limit, then closes it.
+func (b *limitedBody) Close() error {
+	b.drain()
+	return b.ReadCloser.Close()
+}
+
+// drain discards the rest of a body read up to the limit, once.
+func (b *limitedBody) drain() {
+	if b.reached && !b.eof && !b.drained {
+		b.drained = true
+		drain(b.w, b.ReadCloser, drainMaxBytes)
+	}
+}
+
+// checkQuery refuses, with a 400 problem located at "query", a request
+// whose query string does not parse (a bad %-escape such as "%zz", a ';'
+// separator): huma would read such parameters as absent and serve the
+// default (e.g. the whole list for ?cursor=%%%garbage).
+func checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				msg := "malformed query string: " + err.Error()
+				writeProblem(w, http.StatusBadRequest, msg,
+					&huma.ErrorDetail{Location: "query", Message: msg, Value: echoed(r.URL.RawQuery)})
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

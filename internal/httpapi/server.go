@@ -163,7 +163,7 @@ func New(opts Options) (s *Server, err error) {
 		}
 	}
 
-	var h http.Handler = recordRoute(mux)
+	h := checkQuery(recordRoute(mux))
 	if len(opts.APIKeys) > 0 {
 		s.keys = newAPIKeys(opts.APIKeys)
 		h = s.requireKey(h)
@@ -223,11 +223,16 @@ func ValidKeyName(name string) bool {
 		return false
 	}
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !keyNameChar(c) {
 			return false
 		}
 	}
 	return true
+}
+
+// keyNameChar reports whether c may appear in an API key name.
+func keyNameChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
 // ServeHTTP serves the API.

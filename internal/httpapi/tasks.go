@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
@@ -35,10 +37,80 @@ type CreatedTask struct {
 	CreatedAt time.Time   `json:"createdAt"`
 }
 
-// TaskList is a page of tasks, newest first.
+// TaskList is a page of tasks, newest first: TaskSummary items, or whole
+// task.Task items when the client asks for view=full.
 type TaskList struct {
-	Items      []*task.Task `json:"items" nullable:"false"`
-	NextCursor *string      `json:"nextCursor" doc:"Pass as cursor to get the next page; null on the last page."`
+	Items      []any   `json:"items" nullable:"false" doc:"TaskSummary items; Task items with view=full."`
+	NextCursor *string `json:"nextCursor" doc:"Pass as cursor to get the next page; null on the last page."`
+}
+
+// TransformSchema documents the items of a TaskList as a TaskSummary or a
+// Task (huma calls it when it builds the OpenAPI document).
+func (TaskList) TransformSchema(r huma.Registry, s *huma.Schema) *huma.Schema {
+	if items := s.Properties["items"]; items != nil {
+		items.Items = &huma.Schema{OneOf: []*huma.Schema{
+			r.Schema(reflect.TypeFor[TaskSummary](), true, ""),
+			r.Schema(reflect.TypeFor[task.Task](), true, ""),
+		}}
+	}
+	return s
+}
+
+// SummaryTextBytes bounds the prompt and errorMessage of a TaskSummary: a
+// longer text is cut at a character boundary to at most this many bytes
+// and ends with "…".
+const SummaryTextBytes = 256
+
+// TaskSummary is a task as GET /tasks lists it by default: without its
+// code and result, with its prompt and error message cut to
+// SummaryTextBytes, so that a page of 200 tasks stays small whatever the
+// tasks hold (whole tasks: up to 1 MiB of code and a result each). GET
+// /tasks/{id}, or the list with view=full, gives the whole task.
+type TaskSummary struct {
+	ID            uuid.UUID   `json:"id"`
+	Prompt        string      `json:"prompt" doc:"The prompt, cut to 256 bytes (then ending with …)."`
+	Timeout       int64       `json:"timeout" doc:"Time limit of one run in milliseconds."`
+	Status        task.Status `json:"status" enum:"pending,queued,running,completed,failed,cancelled"`
+	WorkerID      *string     `json:"workerId"`
+	ErrorMessage  *string     `json:"errorMessage" doc:"The error message, cut to 256 bytes (then ending with …)."`
+	Attempts      int         `json:"attempts"`
+	ExecutionTime *int64      `json:"executionTime" doc:"Milliseconds."`
+	CreatedAt     time.Time   `json:"createdAt"`
+	UpdatedAt     time.Time   `json:"updatedAt"`
+	StartedAt     *time.Time  `json:"startedAt"`
+	CompletedAt   *time.Time  `json:"completedAt"`
+	// The control fields, as on the task (metadata is bounded at 16 KiB).
+	Priority *int                  `json:"priority" doc:"Queue priority (1 most urgent); null: none."`
+	Metadata json.RawMessage       `json:"metadata" doc:"The client's JSON object; null when none."`
+	Owner    string                `json:"owner" doc:"Name of the API key that created the task."`
+	Retries  int                   `json:"retries" doc:"How many times a client retried the task."`
+	Webhook  *task.WebhookDelivery `json:"webhook" doc:"Delivery of the task's webhook notification; null when none."`
+}
+
+// summarize returns the summary of t.
+func summarize(t *task.Task) *TaskSummary {
+	s := &TaskSummary{ID: t.ID, Prompt: cutText(t.Prompt), Timeout: t.Timeout, Status: t.Status, WorkerID: t.WorkerID,
+		Attempts: t.Attempts, ExecutionTime: t.ExecutionTime, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+		StartedAt: t.StartedAt, CompletedAt: t.CompletedAt,
+		Priority: t.Priority, Metadata: t.Metadata, Owner: t.Owner, Retries: t.Retries, Webhook: t.Webhook}
+	if t.ErrorMessage != nil {
+		m := cutText(*t.ErrorMessage)
+		s.ErrorMessage = &m
+	}
+	return s
+}
+
+// cutText cuts s to at most SummaryTextBytes bytes at a character
+// boundary, marking a cut with "…".
+func cutText(s string) string {
+	if len(s) <= SummaryTextBytes {
+		return s
+	}
+	n := SummaryTextBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 type createTaskInput struct {
@@ -65,6 +137,7 @@ type listTasksInput struct {
 	Status string `query:"status" enum:"pending,queued,running,completed,failed,cancelled" doc:"Only tasks in this status."`
 	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50" doc:"Page size."`
 	Cursor string `query:"cursor" doc:"The nextCursor of the previous page."`
+	View   string `query:"view" enum:"summary,full" default:"summary" doc:"summary: TaskSummary items (no code, no result, prompt and errorMessage cut to 256 bytes); full: whole tasks."`
 	// metadata is the ?metadata.<key>=<value> filter, read by Resolve.
 	metadata *task.MetadataFilter
 }
@@ -141,12 +214,14 @@ func (s *Server) registerTasks() {
 		Path:        "/tasks",
 		Summary:     "List tasks, newest first",
 		Description: "Tasks the caller may see (its own; every task for admin keys), newest first. " +
+			"Returns TaskSummary items: no code, no result, prompt and errorMessage cut to 256 bytes. " +
+			"view=full returns whole tasks (as GET /tasks/{id} does). " +
 			"Filter by one metadata key with ?metadata.<key>=<value>: it matches tasks whose metadata holds " +
 			"that key with exactly that string value (numbers and booleans do not match). The key is 1 to 256 " +
 			"bytes after \"metadata.\", the value at most 1024 bytes; one metadata filter per request.",
 		Tags:     []string{"tasks"},
 		Security: s.security,
-		Errors:   []int{http.StatusUnauthorized, http.StatusUnprocessableEntity},
+		Errors:   []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnprocessableEntity},
 	}, s.listTasks)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "task-stats",
@@ -202,7 +277,7 @@ func (s *Server) registerTasks() {
 // documents json.RawMessage as any value).
 func (s *Server) describeMetadata() {
 	schemas := s.api.OpenAPI().Components.Schemas.Map()
-	for name, nullable := range map[string]bool{"CreateTaskRequest": false, "Task": true} {
+	for name, nullable := range map[string]bool{"CreateTaskRequest": false, "Task": true, "TaskSummary": true} {
 		sc, ok := schemas[name]
 		if !ok || sc.Properties["metadata"] == nil {
 			continue
@@ -299,9 +374,13 @@ func (s *Server) listTasks(ctx context.Context, in *listTasksInput) (*listTasksO
 	if err != nil {
 		return nil, s.fail(ctx, "list tasks", err, "query")
 	}
-	out := &listTasksOutput{Body: TaskList{Items: items}}
-	if out.Body.Items == nil {
-		out.Body.Items = []*task.Task{}
+	out := &listTasksOutput{Body: TaskList{Items: make([]any, len(items))}}
+	for i, t := range items {
+		if in.View == "full" {
+			out.Body.Items[i] = t
+		} else {
+			out.Body.Items[i] = summarize(t)
+		}
 	}
 	if next != nil {
 		c := next.Encode()

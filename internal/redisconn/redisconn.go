@@ -7,6 +7,7 @@ package redisconn
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/agentorch/orchestrator/internal/redact"
 )
 
 // Config says where Redis is. When URL is set, it wins over Host, Port,
@@ -38,6 +41,22 @@ type Config struct {
 	// PoolSize is the most connections. Defaults to 64: blocking reads
 	// (workers, events) each hold one.
 	PoolSize int
+}
+
+// Redacted returns where Redis is, for log lines: the URL with its
+// passwords masked (see redact.URL), or host:port/db.
+func (c Config) Redacted() string {
+	if c.URL != "" {
+		return redact.URL(c.URL)
+	}
+	host, port := c.Host, c.Port
+	if host == "" {
+		host = defaultHost
+	}
+	if port == 0 {
+		port = defaultPort
+	}
+	return fmt.Sprintf("%s/%d", net.JoinHostPort(host, strconv.Itoa(port)), c.DB)
 }
 
 // Defaults applied to every client so that commands fail fast while Redis
@@ -82,20 +101,20 @@ func New(c Config) (redis.UniversalClient, error) {
 	}
 	u, err := url.Parse(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("parse REDIS_URL: %w", redactErr(err))
+		return nil, fmt.Errorf("parse REDIS_URL: %w", redact.URLError(err, c.URL))
 	}
 	switch u.Scheme {
 	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(c.URL)
 		if err != nil {
-			return nil, fmt.Errorf("parse REDIS_URL: %w", redactErr(err))
+			return nil, fmt.Errorf("parse REDIS_URL: %w", redact.URLError(err, c.URL))
 		}
 		tuneSimple(o, pool)
 		return redis.NewClient(o), nil
 	case "redis-sentinel", "rediss-sentinel":
 		o, err := redis.ParseFailoverURL(multiHostURL(u, "-sentinel"))
 		if err != nil {
-			return nil, fmt.Errorf("parse sentinel REDIS_URL: %w", redactErr(err))
+			return nil, fmt.Errorf("parse sentinel REDIS_URL: %w", redact.URLError(err, c.URL))
 		}
 		if o.MasterName == "" {
 			return nil, errors.New("parse sentinel REDIS_URL: the master name is missing (?master=name)")
@@ -112,7 +131,7 @@ func New(c Config) (redis.UniversalClient, error) {
 	case "redis-cluster", "rediss-cluster":
 		o, err := redis.ParseClusterURL(multiHostURL(u, "-cluster"))
 		if err != nil {
-			return nil, fmt.Errorf("parse cluster REDIS_URL: %w", redactErr(err))
+			return nil, fmt.Errorf("parse cluster REDIS_URL: %w", redact.URLError(err, c.URL))
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = dialTimeout, readTimeout, readTimeout, poolTimeout
 		o.PoolSize, o.ContextTimeoutEnabled = pool, true
@@ -160,13 +179,4 @@ func multiHostURL(u *url.URL, suffix string) string {
 	v.Path = ""
 	v.RawQuery = q.Encode()
 	return v.String()
-}
-
-// redactErr drops the URL (which may hold a password) from a url.Error.
-func redactErr(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

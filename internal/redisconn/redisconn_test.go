@@ -3,6 +3,7 @@ package redisconn
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +87,37 @@ func TestReconnects(t *testing.T) {
 	srv.Start()
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("ping after restart: %v", err)
+	}
+}
+
+// TestPasswordsRedacted: parse errors and Redacted never show a password.
+func TestPasswordsRedacted(t *testing.T) {
+	const pw = "S3cretPw"
+	for _, u := range []string{
+		"redis://:" + pw + "@127.0.0.1:6379/notanumber",
+		"redis://:" + pw + "@127.0.0.1:6379/0?dial_timeout=" + pw,
+		"redis://:Sl4sh/" + pw + "@127.0.0.1:6379",
+		"redis://:" + pw + "%zz@127.0.0.1:6379",
+		"redis-sentinel://:" + pw + "@h1:1,h2:2/0?sentinel_password=" + pw + "&master=m",
+		"redis-sentinel://:" + pw + "@h1:1/0?pool_size=" + pw + "&master=m",
+		"redis-cluster://:" + pw + "@h1:1,h2:2?read_timeout=" + pw,
+	} {
+		_, err := New(Config{URL: u})
+		if err == nil {
+			t.Errorf("New(%s) = nil error", u)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) || strings.Contains(err.Error(), "Sl4sh") {
+			t.Errorf("New(%s) error holds the password: %v", u, err)
+		}
+	}
+	for c, want := range map[Config]string{
+		{URL: "redis-sentinel://:" + pw + "@h1:1,h2:2/0?master=m&password=" + pw}: "redis-sentinel://:xxxxx@h1:1,h2:2/0?master=m&password=xxxxx",
+		{Host: "r", Port: 7000, Password: pw, DB: 2}:                              "r:7000/2",
+		{}: "localhost:6379/0",
+	} {
+		if got := c.Redacted(); got != want {
+			t.Errorf("Redacted() = %q, want %q", got, want)
+		}
 	}
 }

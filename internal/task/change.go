@@ -53,6 +53,10 @@ type Change struct {
 	// webhook (Webhook != nil), its delivery becomes WebhookDue in the same
 	// update (the outbox of the webhook relay).
 	Notify bool
+	// Sanitized is true when the sanitising rules (see SanitizeText)
+	// changed the data the change carries; the store then sets the task's
+	// Sanitized flag (never clears it).
+	Sanitized bool
 	// At is the time of the change; it becomes UpdatedAt.
 	At time.Time
 }
@@ -107,6 +111,7 @@ func MarkRunning(id uuid.UUID, attempt int, workerID string, startedAt time.Time
 	if workerID != "" {
 		c.WorkerID = ptr(workerID)
 	}
+	c.sanitize()
 	return c
 }
 
@@ -114,8 +119,10 @@ func MarkRunning(id uuid.UUID, attempt int, workerID string, startedAt time.Time
 // try again; the task goes back to queued, keeping the error. This is the
 // only way out of running other than a terminal status.
 func MarkRetrying(id uuid.UUID, attempt int, errMsg string, at time.Time) Change {
-	return Change{ID: id, To: StatusQueued, From: liveStatuses, Guard: SameOrNewerAttempt,
+	c := Change{ID: id, To: StatusQueued, From: liveStatuses, Guard: SameOrNewerAttempt,
 		Attempts: attempt, ErrorMessage: ptr(errMsg), At: at}
+	c.sanitize()
+	return c
 }
 
 // Outcome is the final result of a task as reported by a worker or the queue.
@@ -136,6 +143,7 @@ func finish(id uuid.UUID, to Status, o Outcome, at time.Time) Change {
 	if o.ErrorMessage != "" {
 		c.ErrorMessage = ptr(o.ErrorMessage)
 	}
+	c.sanitize()
 	return c
 }
 

@@ -18,6 +18,13 @@ var (
 	ErrInvalidStatus = errors.New("invalid status")
 	// ErrInvalid is matched by every *ValidationError.
 	ErrInvalid = errors.New("invalid task")
+	// ErrInvalidData: the store refused the data a change or task carries
+	// for good (PostgreSQL SQLSTATE classes 22 and 23, SQLite constraint,
+	// too big and mismatch errors), or the data breaks a domain limit (see
+	// MaxResultBytes). Retrying the same change cannot succeed; the loops
+	// treat it as permanent (see MarkUnstorable). Every other store error
+	// (a connection lost, a timeout) is temporary.
+	ErrInvalidData = errors.New("invalid data")
 )
 
 // ValidationError says which input field is wrong and why.

@@ -23,4 +23,8 @@ type QueueHealth struct {
 	// Warning says what is wrong with a Redis that answers (eviction
 	// policy), or why it does not answer.
 	Warning string `json:"warning,omitempty" doc:"A problem worth fixing, e.g. a maxmemory-policy other than noeviction."`
+	// Refused is true when the orchestrator adds no job to this Redis
+	// (its maxmemory-policy is not noeviction, and REDIS_ALLOW_EVICTION is
+	// not set); the health check is then unhealthy.
+	Refused bool `json:"refused,omitempty" doc:"True while no job is added to Redis because its maxmemory-policy may evict queue keys."`
 }

@@ -272,9 +272,15 @@ func (s *Service) ApplyWebhook(ctx context.Context, c WebhookChange) (*Task, err
 // Apply applies a change built by one of the Mark functions (At defaults
 // to now): atomically, only when the stored state allows it (see
 // Change.Allows); ErrConflict otherwise, ErrNotFound for an unknown id.
+// Data that no store may hold (a result over MaxResultBytes), or that the
+// store refuses, gives ErrInvalidData and changes nothing: the caller
+// applies MarkUnstorable(c, err) instead.
 func (s *Service) Apply(ctx context.Context, c Change) (*Task, error) {
 	if c.At.IsZero() {
 		c.At = s.now()
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
 	}
 	return s.store.Apply(ctx, c)
 }

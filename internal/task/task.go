@@ -70,6 +70,10 @@ type Task struct {
 	// attempts at that retry (taskqueue.Job.AttemptOffset). Events about
 	// attempts up to it belong to an earlier job and are refused.
 	AttemptOffset int `json:"-"`
+	// Sanitized is true when text the task holds from outside (result,
+	// error message, worker id) was changed to be stored: NUL removed,
+	// invalid UTF-8 replaced, too long text cut (see SanitizeText).
+	Sanitized bool `json:"sanitized"`
 }
 
 // NewTask is what a client submits. Timeout 0 means DefaultTimeoutMs.

@@ -21,6 +21,13 @@ type Job struct {
 	Prompt string `json:"prompt"`
 	// Timeout bounds one run in milliseconds; 0 means the worker's default.
 	Timeout int64 `json:"timeout"`
+	// RetryOnTimeout says whether a run stopped by Timeout may be retried
+	// (the job's remaining attempts and backoff apply). When false (the
+	// default, TASK_RETRY_ON_TIMEOUT), a worker fails a timed-out run for
+	// good (BullMQ: unrecoverable) with a reason that starts with
+	// TimeoutReason, so that an agent that loops is not paid for several
+	// times over.
+	RetryOnTimeout bool `json:"retryOnTimeout"`
 	// AttemptOffset is how many attempts the task made before this job: 0
 	// for its first job, and for the job added when a client retries a
 	// failed or cancelled task (POST /tasks/{id}/retry), the attempts of
@@ -49,6 +56,10 @@ func ParseAttemptOffset(data []byte) int {
 	}
 	return j.AttemptOffset
 }
+
+// TimeoutReason starts the error message of a run stopped by its timeout:
+// "timed out after <duration>".
+const TimeoutReason = "timed out after "
 
 // ResultStatus is the outcome a result reports.
 type ResultStatus string
@@ -88,23 +99,40 @@ type Result struct {
 // a task. It never contains ':' and is never a plain integer (BullMQ's
 // custom id rules); a run repeated after a crash posts under the same id,
 // which BullMQ ignores as a duplicate.
+//
+// The id is predictable, so anyone who can write to the results queue can
+// take it first. A worker that finds, after its add, that the job under
+// that id is not the one it posted (other data) posts again under
+// AltResultJobID, and names that id in its ReturnValue, so that a squatter
+// cannot keep the genuine outcome out.
 func ResultJobID(taskID string, attemptsMade int) string {
-	return taskID + "-result-" + strconv.Itoa(attemptsMade)
+	return taskID + resultInfix + strconv.Itoa(attemptsMade)
 }
 
-// ParseResultJobID returns the n of a result job id ResultJobID(taskID,
-// n), and false for any other id (a worker that names its results
-// otherwise).
-func ParseResultJobID(taskID, id string) (int, bool) {
-	rest, ok := strings.CutPrefix(id, taskID+"-result-")
-	if !ok || rest == "" || len(rest) > 9 {
-		return 0, false
+// AltResultJobID returns the id a worker posts its result under when the
+// job under ResultJobID(taskID, attemptsMade) is not its own: that id
+// followed by "-" and nonce (random, chosen by the worker; no ':').
+func AltResultJobID(taskID string, attemptsMade int, nonce string) string {
+	return ResultJobID(taskID, attemptsMade) + "-" + nonce
+}
+
+const resultInfix = "-result-"
+
+// ParseResultJobID reads the task id and attemptsMade (for a retried
+// task's job: its AttemptOffset plus its attemptsMade) out of an id made by
+// ResultJobID or AltResultJobID; ok is false for any other id (the
+// automatic ids of workers that do not name their result jobs).
+func ParseResultJobID(id string) (taskID string, attemptsMade int, ok bool) {
+	taskID, rest, found := strings.Cut(id, resultInfix)
+	if !found || taskID == "" {
+		return "", 0, false
 	}
-	n, err := strconv.Atoi(rest)
-	if err != nil || n < 0 || strconv.Itoa(n) != rest {
-		return 0, false
+	digits, _, _ := strings.Cut(rest, "-")
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 0 || strconv.Itoa(n) != digits {
+		return "", 0, false
 	}
-	return n, true
+	return taskID, n, true
 }
 
 // ReturnValue is the return value a worker gives the task job: a pointer to

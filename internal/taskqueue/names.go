@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/agentorch/orchestrator/bullmq"
 )
@@ -18,9 +19,10 @@ const (
 
 // Suffixes appended to the task queue's name.
 const (
-	resultsSuffix  = "-results"
-	webhooksSuffix = "-webhooks"
-	cancelSuffix   = ":cancel"
+	resultsSuffix        = "-results"
+	webhooksSuffix       = "-webhooks"
+	cancelSuffix         = ":cancel"
+	cancelRequestsSuffix = "-cancel-requests"
 )
 
 // Names derives every queue and channel name of a deployment from its key
@@ -72,8 +74,29 @@ func (n Names) Webhooks() string { return n.WithDefaults().Queue + webhooksSuffi
 // CancelChannel returns the Redis Pub/Sub channel on which the orchestrator
 // publishes cancel requests for running tasks, "<prefix>:<queue>:cancel".
 // Each message is the id of a cancelled task (its job id); workers
-// subscribe and stop the task if they run it.
+// subscribe and stop the task if they run it, once they have checked that
+// the orchestrator made the request (see CancelRequests).
 func (n Names) CancelChannel() string {
 	n = n.WithDefaults()
 	return n.Prefix + ":" + n.Queue + cancelSuffix
+}
+
+// CancelRequestTTL is how long a cancel request stays in the
+// CancelRequests set: long enough for every worker to receive the message
+// and check it (a worker also remembers a checked cancel for a minute, for
+// a task that starts on it just after).
+const CancelRequestTTL = time.Hour
+
+// CancelRequests returns the key of the sorted set in which the
+// orchestrator records each cancel request before it publishes it on
+// CancelChannel: member the task id, score the request time in Unix
+// milliseconds; requests older than CancelRequestTTL are trimmed at each
+// request. A worker acts on a cancel message only when its task id is a
+// member, so that a message published by anyone else stops nothing. The
+// key, "<prefix>:<queue>-cancel-requests", lies outside the task queue's
+// keys ("<prefix>:<queue>:*", which workers may write), so that a Redis
+// ACL can let workers read it without writing it (docs/redis-acl.md).
+func (n Names) CancelRequests() string {
+	n = n.WithDefaults()
+	return n.Prefix + ":" + n.Queue + cancelRequestsSuffix
 }

@@ -18,6 +18,12 @@ func TestNames(t *testing.T) {
 		{taskqueue.Names{}, "claude-tasks", "claude-tasks-results", "bull:claude-tasks:cancel"},
 		{taskqueue.Names{Prefix: "{p}", Queue: "q"}, "q", "q-results", "{p}:q:cancel"},
 	} {
+		if got, want := tc.n.CancelRequests(), strings.TrimSuffix(tc.channel, ":cancel")+"-cancel-requests"; got != want {
+			t.Errorf("%+v.CancelRequests() = %q, want %q", tc.n, got, want)
+		}
+		if strings.HasPrefix(tc.n.CancelRequests(), strings.TrimSuffix(tc.channel, "cancel")) {
+			t.Errorf("%+v.CancelRequests() = %q lies among the task queue's keys", tc.n, tc.n.CancelRequests())
+		}
 		if got := tc.n.Tasks(); got != tc.tasks {
 			t.Errorf("%+v.Tasks() = %q, want %q", tc.n, got, tc.tasks)
 		}
@@ -101,7 +107,7 @@ func TestParseResultRejects(t *testing.T) {
 func TestJobAndReturnValueRoundTrip(t *testing.T) {
 	j := taskqueue.Job{TaskID: uuid.NewString(), Code: "print(1)", Prompt: "p", Timeout: 1000}
 	b, _ := json.Marshal(j)
-	if string(b) != `{"taskId":"`+j.TaskID+`","code":"print(1)","prompt":"p","timeout":1000}` {
+	if string(b) != `{"taskId":"`+j.TaskID+`","code":"print(1)","prompt":"p","timeout":1000,"retryOnTimeout":false}` {
 		t.Errorf("job data = %s", b)
 	}
 	var back taskqueue.Job
@@ -134,6 +140,36 @@ func TestResultUsageAndProgress(t *testing.T) {
 	}
 }
 
+// TestResultJobIDs: the ids a worker posts results under parse back to the
+// task and attempt; other ids do not.
+func TestResultJobIDs(t *testing.T) {
+	id := uuid.NewString()
+	for _, tc := range []struct {
+		in   string
+		task string
+		n    int
+		ok   bool
+	}{
+		{taskqueue.ResultJobID(id, 0), id, 0, true},
+		{taskqueue.ResultJobID(id, 12), id, 12, true},
+		{taskqueue.AltResultJobID(id, 2, "abc123"), id, 2, true},
+		{"17", "", 0, false},
+		{id, "", 0, false},
+		{id + "-result-", "", 0, false},
+		{id + "-result-x", "", 0, false},
+		{id + "-result-01", "", 0, false},
+		{"-result-1", "", 0, false},
+	} {
+		task, n, ok := taskqueue.ParseResultJobID(tc.in)
+		if task != tc.task || n != tc.n || ok != tc.ok {
+			t.Errorf("ParseResultJobID(%q) = %q, %d, %v; want %q, %d, %v", tc.in, task, n, ok, tc.task, tc.n, tc.ok)
+		}
+	}
+	if alt := taskqueue.AltResultJobID(id, 0, "n"); strings.Contains(alt, ":") || alt == taskqueue.ResultJobID(id, 0) {
+		t.Errorf("AltResultJobID = %q", alt)
+	}
+}
+
 // TestAttemptOffset: a retried task's job carries the attempts made before
 // it; the attempt numbers and result ids of its runs continue the task's.
 func TestAttemptOffset(t *testing.T) {
@@ -155,20 +191,5 @@ func TestAttemptOffset(t *testing.T) {
 	}
 	if got := (taskqueue.Job{}).Attempt(2); got != 3 {
 		t.Errorf("Attempt(2) without offset = %d, want 3", got)
-	}
-}
-
-func TestParseResultJobID(t *testing.T) {
-	id := uuid.NewString()
-	for _, n := range []int{0, 3, 120} {
-		if got, ok := taskqueue.ParseResultJobID(id, taskqueue.ResultJobID(id, n)); !ok || got != n {
-			t.Errorf("ParseResultJobID(ResultJobID(%d)) = %d, %v", n, got, ok)
-		}
-	}
-	for _, bad := range []string{"", "42", id, id + "-result-", id + "-result-x", id + "-result--1", id + "-result-01",
-		uuid.NewString() + "-result-1", id + "-result-9999999999"} {
-		if _, ok := taskqueue.ParseResultJobID(id, bad); ok {
-			t.Errorf("ParseResultJobID(%q) accepted", bad)
-		}
 	}
 }

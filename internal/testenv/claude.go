@@ -33,11 +33,11 @@ func ClaudeBin(tb testing.TB) string {
 	bin := filepath.Join(dir, "node_modules", ".bin", "claude")
 	out, err := exec.Command(bin, "--version").CombinedOutput()
 	if err != nil {
-		unavailable(tb, "Claude Code CLI %s not runnable at %s (%v: %s); run `make claude-deps`", want, bin, err, strings.TrimSpace(string(out)))
+		Unavailable(tb, "Claude Code CLI %s not runnable at %s (%v: %s); run `make claude-deps`", want, bin, err, strings.TrimSpace(string(out)))
 		return ""
 	}
 	if got := strings.Fields(string(out)); len(got) == 0 || got[0] != want {
-		unavailable(tb, "Claude Code CLI at %s reports %q, want the pinned %s; run `make claude-deps`", bin, strings.TrimSpace(string(out)), want)
+		Unavailable(tb, "Claude Code CLI at %s reports %q, want the pinned %s; run `make claude-deps`", bin, strings.TrimSpace(string(out)), want)
 		return ""
 	}
 	return bin

@@ -39,11 +39,11 @@ func PostgresURL(tb testing.TB) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		unavailable(tb, "no PostgreSQL at %s (%v); start one (trust auth, database `test`) or set TEST_DATABASE_URL", redactURL(base), err)
+		Unavailable(tb, "no PostgreSQL at %s (%v); start one (trust auth, database `test`) or set TEST_DATABASE_URL", redactURL(base), err)
 	}
 	defer conn.Close(context.Background())
 
-	schema := "test_" + randomHex(tb, 8)
+	schema := strings.ReplaceAll(UniqueName(tb, "test"), "-", "_")
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		tb.Fatalf("create schema %s: %v", schema, err)
 	}
@@ -106,7 +106,7 @@ func StartPostgres(tb testing.TB) *PostgresServer {
 	tb.Helper()
 	binDir := postgresBinDir()
 	if binDir == "" {
-		unavailable(tb, "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin or PATH; install postgresql")
+		Unavailable(tb, "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin or PATH; install postgresql")
 	}
 	s := &PostgresServer{tb: tb, binDir: binDir}
 	if os.Geteuid() == 0 {
@@ -118,13 +118,15 @@ func StartPostgres(tb testing.TB) *PostgresServer {
 	}
 	s.dir = dir
 	tb.Cleanup(func() {
-		s.stop("immediate")
+		if err := s.stop("immediate"); err != nil {
+			tb.Errorf("stop postgres at cleanup: %v", err)
+		}
 		_ = os.RemoveAll(dir)
 	})
 	if s.asUser != "" {
 		u, err := user.Lookup(s.asUser)
 		if err != nil {
-			unavailable(tb, "running as root but no OS user %q to run PostgreSQL: %v", s.asUser, err)
+			Unavailable(tb, "running as root but no OS user %q to run PostgreSQL: %v", s.asUser, err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -225,7 +227,7 @@ func (s *PostgresServer) start() error {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
 		// pg_ctl may have left a server behind when it gave up waiting.
 		_, _ = s.run("pg_ctl", "stop", "-D", s.dataDir(), "-m", "immediate", "-w")
-		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, tail(log))
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, Tail(string(log), 2048))
 	}
 	s.running = true
 	return nil

@@ -9,17 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
-
-func TestUniqueName(t *testing.T) {
-	a, b := testenv.UniqueName(t, "q"), testenv.UniqueName(t, "q")
-	if a == b || a[:2] != "q-" {
-		t.Fatalf("UniqueName gave %q and %q", a, b)
-	}
-}
 
 func TestSQLitePath(t *testing.T) {
 	p := testenv.SQLitePath(t)
@@ -40,6 +32,32 @@ func TestRedisClient(t *testing.T) {
 	}
 }
 
+func TestTail(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"line one\nline two\nline three\n", 15, "…\nline three\n"},
+		{"abcdefghij", 4, "…\nghij"},
+	}
+	for _, tt := range tests {
+		if got := testenv.Tail(tt.in, tt.n); got != tt.want {
+			t.Errorf("Tail(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestNodeDir(t *testing.T) {
+	dir := testenv.NodeDir(t)
+	for _, f := range []string{"worker.js", "queue.js", "events.js", "bench.js", "package-lock.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("Node driver file: %v", err)
+		}
+	}
+}
+
 func TestPostgresURL(t *testing.T) {
 	u := testenv.PostgresURL(t)
 	ctx := t.Context()
@@ -57,41 +75,6 @@ func TestPostgresURL(t *testing.T) {
 	}
 	if schema[:5] != "test_" {
 		t.Fatalf("table created in schema %q, want test_*", schema)
-	}
-}
-
-func TestStartRedis(t *testing.T) {
-	s := testenv.StartRedis(t)
-	opts, err := redis.ParseURL(s.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	defer c.Close()
-	ctx := t.Context()
-	ping := func() error {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err()
-	}
-	if err := ping(); err != nil {
-		t.Fatalf("ping fresh server: %v", err)
-	}
-	s.Kill()
-	if err := ping(); err == nil {
-		t.Fatal("ping after Kill succeeded")
-	}
-	s.Start()
-	if err := ping(); err != nil {
-		t.Fatalf("ping after restart: %v", err)
-	}
-	s.Stop()
-	if err := ping(); err == nil {
-		t.Fatal("ping after Stop succeeded")
-	}
-	s.Start()
-	if err := ping(); err != nil {
-		t.Fatalf("ping after second restart: %v", err)
 	}
 }
 

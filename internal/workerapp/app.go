@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
 	"github.com/agentorch/orchestrator/internal/sandbox"
+	"github.com/agentorch/orchestrator/internal/taskqueue"
 )
 
 // Options are the dependencies of an App.
@@ -89,7 +91,7 @@ func New(opts Options) (*App, error) {
 	}
 	if a.registry == nil {
 		a.registry = prometheus.NewRegistry()
-		a.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	m, err := newMetrics(a.registry)
 	if err != nil {
@@ -114,6 +116,8 @@ func New(opts Options) (*App, error) {
 		OnStalled:       func(id string) { a.log.Warn("stalled job moved back to wait", "job_id", id) },
 		OnLockLost:      func(job *bullmq.Job) { a.log.Warn("job lock lost; stopping its run", "job_id", job.ID) },
 		OnFailed:        a.onFailed,
+		OnMissingJob:    func(string) { a.metrics.missing.Inc() },
+		MaxStalledCount: a.cfg.MaxStalled,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new worker app: worker: %w", err)
@@ -191,8 +195,9 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 // listenCancels subscribes to the cancel channel and stops the runs of the
-// task ids published on it, until ctx ends. go-redis resubscribes after a
-// lost connection by itself.
+// task ids published on it, until ctx ends. A message is acted on only when
+// the orchestrator recorded the request (see checkCancel). go-redis
+// resubscribes after a lost connection by itself.
 func (a *App) listenCancels(ctx context.Context) {
 	channel := a.cfg.Names.CancelChannel()
 	for ctx.Err() == nil {
@@ -221,15 +226,59 @@ func (a *App) listenCancels(ctx context.Context) {
 					done = true
 					break
 				}
-				if a.running.cancel(msg.Payload) {
-					a.log.Info("cancel request: stopping the task", "task_id", msg.Payload)
-				} else {
-					a.log.Debug("cancel request for a task not running here", "task_id", msg.Payload)
-				}
+				a.metrics.cancels.WithLabelValues(string(a.handleCancel(ctx, msg.Payload))).Inc()
 			}
 		}
 		_ = ps.Close()
 	}
+}
+
+// handleCancel acts on one cancel message: it stops the runs of the task
+// when the orchestrator requested the cancel, and says what it did.
+func (a *App) handleCancel(ctx context.Context, taskID string) cancelOutcome {
+	if err := a.checkCancel(ctx, taskID); err != nil {
+		var rejected *rejectedCancel
+		if errors.As(err, &rejected) {
+			a.log.Warn("cancel message rejected: the orchestrator made no such request", "task_id", taskID)
+			return cancelRejected
+		}
+		a.log.Warn("cancel message ignored: the cancel requests could not be read", "task_id", taskID, "err", err)
+		return cancelUnchecked
+	}
+	if a.running.cancel(taskID) {
+		a.log.Info("cancel request: stopping the task", "task_id", taskID)
+		return cancelApplied
+	}
+	a.log.Debug("cancel request for a task not running here", "task_id", taskID)
+	return cancelRemembered
+}
+
+// rejectedCancel is a cancel message whose task id the orchestrator did not
+// record.
+type rejectedCancel struct{}
+
+func (*rejectedCancel) Error() string { return "cancel not requested" }
+
+// checkCancel verifies a cancel message: the orchestrator records every
+// cancel request in the sorted set taskqueue.Names.CancelRequests (task id,
+// request time) before it publishes the task id, so a message whose id is
+// not there, or is older than taskqueue.CancelRequestTTL, was not sent by
+// it (*rejectedCancel). With the Redis ACL of docs/redis-acl.md, workers
+// can read that set but not write it, and cannot publish.
+func (a *App) checkCancel(ctx context.Context, taskID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	score, err := a.client.ZScore(ctx, a.cfg.Names.CancelRequests(), taskID).Result()
+	if errors.Is(err, redis.Nil) {
+		return &rejectedCancel{}
+	}
+	if err != nil {
+		return err
+	}
+	if at := time.UnixMilli(int64(score)); a.clock().Sub(at) > taskqueue.CancelRequestTTL {
+		return &rejectedCancel{}
+	}
+	return nil
 }
 
 // Handler serves GET /health (Redis reachable: 200, else 503, with a JSON

@@ -48,7 +48,7 @@ func TestCompletedTaskPostsResult(t *testing.T) {
 		string(res.Result) != `{"answer":"hi"}` || res.ErrorMessage != nil || res.ExecutionTime == nil || *res.ExecutionTime < 0 {
 		t.Errorf("result = %+v", res)
 	}
-	waitFor(t, "task job completed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
+	testenv.WaitFor(t, 5*time.Second, "task job completed", func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
 	job, err := tasks.GetJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestFailedResultOnlyOnFinalFailure(t *testing.T) {
 	if res.Status != taskqueue.ResultFailed || res.ErrorMessage == nil || *res.ErrorMessage != "agent crashed" || string(res.Result) != "null" {
 		t.Errorf("result = %+v", res)
 	}
-	waitFor(t, "task job failed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
+	testenv.WaitFor(t, 5*time.Second, "task job failed", func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
 	if n := exec.runs.Load(); n != 3 {
 		t.Errorf("executor ran %d times, want 3", n)
 	}
@@ -129,7 +129,7 @@ func TestUnrecoverableFailsAtOnce(t *testing.T) {
 	if res.Status != taskqueue.ResultFailed || *res.ErrorMessage != "bad setup" {
 		t.Errorf("result = %+v", res)
 	}
-	waitFor(t, "task job failed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
+	testenv.WaitFor(t, 5*time.Second, "task job failed", func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
 	if n := exec.runs.Load(); n != 1 {
 		t.Errorf("executor ran %d times, want 1", n)
 	}
@@ -170,11 +170,9 @@ func TestCancelStopsRunningTask(t *testing.T) {
 	results := newQueue(t, client, cfg.Names.Results())
 
 	id := addTask(t, tasks, "p", &bullmq.JobOptions{Attempts: 3})
-	waitFor(t, "task running", 10*time.Second, func() bool { return app.running.count() == 1 })
+	testenv.WaitFor(t, 10*time.Second, "task running", func() bool { return app.running.count() == 1 })
 	start := time.Now()
-	if err := client.Publish(context.Background(), cfg.Names.CancelChannel(), id).Err(); err != nil {
-		t.Fatal(err)
-	}
+	requestCancel(t, client, cfg, id)
 	res, _ := waitResult(t, results, taskqueue.ResultJobID(id, 0), 10*time.Second)
 	if res.Status != taskqueue.ResultFailed || *res.ErrorMessage != "cancelled" {
 		t.Errorf("result = %+v", res)
@@ -182,7 +180,7 @@ func TestCancelStopsRunningTask(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancel took %s", d)
 	}
-	waitFor(t, "task job failed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
+	testenv.WaitFor(t, 5*time.Second, "task job failed", func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
 	job, err := tasks.GetJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +246,7 @@ func TestShutdownLeavesKilledTaskForRecovery(t *testing.T) {
 	if res.Status != taskqueue.ResultCompleted || res.WorkerID != cfg2.WorkerID || string(res.Result) != `"recovered"` {
 		t.Errorf("result = %+v", res)
 	}
-	waitFor(t, "task job completed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
+	testenv.WaitFor(t, 5*time.Second, "task job completed", func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
 	if n := ok.runs.Load(); n != 1 {
 		t.Errorf("recovering worker ran the task %d times, want 1", n)
 	}
@@ -334,7 +332,7 @@ func TestLongTaskKeepsItsLock(t *testing.T) {
 	if res.Status != taskqueue.ResultCompleted {
 		t.Errorf("result = %+v", res)
 	}
-	waitFor(t, "task job completed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
+	testenv.WaitFor(t, 5*time.Second, "task job completed", func() bool { return jobState(t, tasks, id) == bullmq.StateCompleted })
 	job, err := tasks.GetJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -360,8 +358,8 @@ func TestDeferredFailurePostsResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	startApp(t, client, cfg, exec)
-	waitFor(t, "a result job", 10*time.Second, func() bool { return resultCount(t, results) == 1 })
-	waitFor(t, "task job failed", 5*time.Second, func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
+	testenv.WaitFor(t, 10*time.Second, "a result job", func() bool { return resultCount(t, results) == 1 })
+	testenv.WaitFor(t, 5*time.Second, "task job failed", func() bool { return jobState(t, tasks, id) == bullmq.StateFailed })
 	job, err := tasks.GetJob(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)

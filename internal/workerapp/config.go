@@ -31,6 +31,11 @@ type Config struct {
 	// StalledInterval is the stalled-job check period. Defaults to
 	// bullmq's (30s).
 	StalledInterval time.Duration
+	// MaxStalled is how many times a job may stall (its worker stopped
+	// renewing the lock: crash, kill, restart) and be given to another
+	// worker before it fails as "job stalled more than allowable limit".
+	// Defaults to DefaultMaxStalled.
+	MaxStalled int
 	// HTTPAddr is where /health and /metrics are served. Defaults to "":
 	// nothing is served.
 	HTTPAddr string
@@ -39,6 +44,16 @@ type Config struct {
 // DefaultTimeout is the timeout of a job whose data has none when
 // Config.DefaultTimeout is zero.
 const DefaultTimeout = 5 * time.Minute
+
+// DefaultMaxStalled is the default of Config.MaxStalled (WORKER_MAX_STALLED):
+// 3. A rolling restart stops each worker once; a worker stopped while it
+// runs a task past WORKER_SHUTDOWN_TIMEOUT leaves its job active, and the
+// job stalls once. A long task can be caught by two rolling restarts
+// (a deploy and its rollback) and so stall twice; BullMQ fails a job
+// whose stall count exceeds the limit, so the limit must be at least 2.
+// One more stall (a crash) is allowed on top; a job that stalls more than
+// three times is more likely to crash its worker than to be unlucky.
+const DefaultMaxStalled = 3
 
 // validate checks c and fills in its defaults.
 func (c *Config) validate() error {
@@ -53,6 +68,11 @@ func (c *Config) validate() error {
 		return errors.New("concurrency must not be negative")
 	case c.DefaultTimeout < 0, c.ShutdownTimeout < 0, c.LockDuration < 0, c.StalledInterval < 0:
 		return errors.New("durations must not be negative")
+	case c.MaxStalled < 0:
+		return errors.New("max stalled must not be negative")
+	}
+	if c.MaxStalled == 0 {
+		c.MaxStalled = DefaultMaxStalled
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 1

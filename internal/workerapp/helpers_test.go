@@ -34,8 +34,7 @@ func (f *funcExecutor) Run(ctx context.Context, in executor.Input) (executor.Out
 // stalled timings.
 func testConfig(t *testing.T) *Config {
 	t.Helper()
-	queue := testenv.UniqueName(t, "tasks")
-	testenv.CleanRedisKeys(t, "bull:"+queue+":*", "bull:"+queue+"-results:*")
+	queue := testenv.TaskQueue(t, "tasks")
 	return &Config{
 		Executor:        "command",
 		WorkerID:        testenv.UniqueName(t, "test-worker"),
@@ -122,23 +121,11 @@ func addTask(t *testing.T, q *bullmq.Queue, prompt string, opts *bullmq.JobOptio
 	return id
 }
 
-// waitFor polls cond every 20ms until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitResult waits for the result job id on the results queue and decodes it.
 func waitResult(t *testing.T, results *bullmq.Queue, id string, within time.Duration) (taskqueue.Result, map[string]json.RawMessage) {
 	t.Helper()
 	var job *bullmq.Job
-	waitFor(t, "result job "+id, within, func() bool {
+	testenv.WaitFor(t, within, "result job "+id, func() bool {
 		j, err := results.GetJob(context.Background(), id)
 		if errors.Is(err, bullmq.ErrJobNotFound) {
 			return false

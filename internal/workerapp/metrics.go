@@ -21,7 +21,22 @@ type metrics struct {
 	inFlight  prometheus.Gauge
 	truncated prometheus.Counter
 	results   *prometheus.CounterVec
+	cancels   *prometheus.CounterVec
+	missing   prometheus.Counter
+	squatted  prometheus.Counter
 }
+
+// cancelOutcome is what the worker did with a cancel message, the
+// "outcome" label of worker_cancel_requests_total.
+type cancelOutcome string
+
+// Cancel outcomes.
+const (
+	cancelApplied    cancelOutcome = "applied"     // requested by the orchestrator; a run here was stopped
+	cancelRemembered cancelOutcome = "remembered"  // requested by the orchestrator; no run here yet, kept for a minute
+	cancelRejected   cancelOutcome = "rejected"    // not in the cancel requests set: not made by the orchestrator
+	cancelUnchecked  cancelOutcome = "check_error" // the set could not be read; ignored
+)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -46,14 +61,29 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "worker_results_posted_total",
 			Help: "Result jobs posted to the results queue, by status.",
 		}, []string{"status"}),
+		cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "worker_cancel_requests_total",
+			Help: "Cancel messages received, by outcome: applied, remembered, rejected (not requested by the orchestrator), check_error.",
+		}, []string{"outcome"}),
+		missing: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_jobs_missing_total",
+			Help: "Job ids found in the task queue without their job hash, taken off the queue and not run.",
+		}),
+		squatted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_results_rerouted_total",
+			Help: "Results posted under another id because the agreed result job id held a job that was not this worker's.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.tasks, m.duration, m.inFlight, m.truncated, m.results} {
+	for _, c := range []prometheus.Collector{m.tasks, m.duration, m.inFlight, m.truncated, m.results, m.cancels, m.missing, m.squatted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	for _, o := range []taskOutcome{outcomeCompleted, outcomeFailed, outcomeRetried, outcomeCancelled, outcomeAbandoned} {
 		m.tasks.WithLabelValues(string(o))
+	}
+	for _, o := range []cancelOutcome{cancelApplied, cancelRemembered, cancelRejected, cancelUnchecked} {
+		m.cancels.WithLabelValues(string(o))
 	}
 	return m, nil
 }

@@ -1,11 +1,15 @@
 package workerapp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/executor"
@@ -20,7 +24,9 @@ const postTimeout = 10 * time.Second
 //
 // Success posts a completed result and returns. A failure posts a failed
 // result only when it is final (the last attempt, or unrecoverable), and is
-// returned to BullMQ either way so attempts and backoff apply. A cancel
+// returned to BullMQ either way so attempts and backoff apply. A run
+// stopped by its timeout is unrecoverable unless the job's data says
+// RetryOnTimeout; its reason is "timed out after <timeout>". A cancel
 // request posts a failed "cancelled" result and fails the job as
 // unrecoverable. When the job's own context ends (lock lost, or shutdown
 // past its timeout) nothing is posted and an error is returned, so the job
@@ -67,9 +73,10 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 		if out.Truncated {
 			a.metrics.truncated.Inc()
 		}
-		resultID := taskqueue.ResultJobID(data.TaskID, data.AttemptOffset+job.AttemptsMade)
-		if perr := a.post(ctx, resultID, taskqueue.Result{TaskID: data.TaskID, WorkerID: a.cfg.WorkerID,
-			Status: taskqueue.ResultCompleted, Result: out.Result, ExecutionTime: &ms, Sandbox: protectionNames(out.Sandbox)}); perr != nil {
+		resultID, perr := a.post(ctx, taskqueue.ResultJobID(data.TaskID, data.AttemptOffset+job.AttemptsMade), taskqueue.Result{TaskID: data.TaskID,
+			WorkerID: a.cfg.WorkerID, Status: taskqueue.ResultCompleted, Result: out.Result, ExecutionTime: &ms,
+			Sandbox: protectionNames(out.Sandbox)})
+		if perr != nil {
 			// Without a posted result the run is worth nothing to the
 			// orchestrator: fail the attempt so BullMQ retries it.
 			a.observe(outcomeRetried, elapsed)
@@ -96,6 +103,13 @@ func (a *App) process(ctx context.Context, job *bullmq.Job) (any, error) {
 
 	default:
 		unrecoverable := errors.Is(err, executor.ErrUnrecoverable)
+		var timeout *executor.TimeoutError
+		if errors.As(err, &timeout) {
+			// The reason is the timeout's own ("timed out after …"), and a
+			// timed-out run is retried only when the task says so.
+			err = timeout
+			unrecoverable = unrecoverable || !data.RetryOnTimeout
+		}
 		if unrecoverable || isLastAttempt(job) {
 			a.observe(outcomeFailed, elapsed)
 			log.Warn("task failed", "err", err, "duration", elapsed, "final", true)
@@ -133,27 +147,57 @@ func (a *App) postFailure(ctx context.Context, job *bullmq.Job, taskID, msg stri
 	// A retried task's job counts its attempts from its attempt offset, so
 	// that its result ids do not repeat those of the earlier runs.
 	id := taskqueue.ResultJobID(taskID, taskqueue.ParseAttemptOffset(job.Data)+job.AttemptsMade)
-	if err := a.post(ctx, id, res); err != nil {
+	if _, err := a.post(ctx, id, res); err != nil {
 		a.log.Error("could not post the failed result", "job_id", job.ID, "task_id", taskID, "err", err)
 	}
 }
 
-// post adds a result job. It uses its own deadline, not ctx's, so that a
-// result is posted even while the run's context is ending.
-func (a *App) post(ctx context.Context, jobID string, res taskqueue.Result) error {
+// post adds a result job under jobID and returns the id it was posted
+// under. It uses its own deadline, not ctx's, so that a result is posted
+// even while the run's context is ending.
+//
+// The result job id is predictable (taskqueue.ResultJobID), and BullMQ
+// adds nothing when a job with that id exists. So post reads the job back:
+// when it holds other data (a job added by someone else first, or an
+// earlier run of this attempt that crashed after posting), the result is
+// posted again under taskqueue.AltResultJobID with a random suffix, and
+// that id is returned, for the job's return value (taskqueue.ReturnValue).
+func (a *App) post(ctx context.Context, jobID string, res taskqueue.Result) (string, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), postTimeout)
 	defer cancel()
-	_, err := a.results.Add(ctx, taskqueue.ResultJobName, res, &bullmq.JobOptions{
+	data, err := json.Marshal(res)
+	if err != nil {
+		return "", fmt.Errorf("encode %s result of task %s: %w", res.Status, res.TaskID, err)
+	}
+	opts := &bullmq.JobOptions{
 		JobID:            jobID,
 		Attempts:         5,
 		Backoff:          &bullmq.Backoff{Type: "exponential", Delay: time.Second},
 		RemoveOnComplete: bullmq.KeepFor(24*time.Hour, 1000),
-	})
-	if err != nil {
-		return fmt.Errorf("post %s result of task %s: %w", res.Status, res.TaskID, err)
+	}
+	if _, err := a.results.Add(ctx, taskqueue.ResultJobName, json.RawMessage(data), opts); err != nil {
+		return "", fmt.Errorf("post %s result of task %s: %w", res.Status, res.TaskID, err)
+	}
+	stored, err := a.results.GetJob(ctx, jobID)
+	if err != nil && !errors.Is(err, bullmq.ErrJobNotFound) {
+		return "", fmt.Errorf("read back %s result of task %s: %w", res.Status, res.TaskID, err)
+	}
+	// Not found: already consumed and removed; it was ours or a duplicate
+	// of ours, as nothing else could have been applied for this run.
+	if err == nil && !bytes.Equal(stored.Data, data) {
+		a.metrics.squatted.Inc()
+		taskID, n, _ := taskqueue.ParseResultJobID(jobID)
+		alt := taskqueue.AltResultJobID(taskID, n, strings.ReplaceAll(uuid.NewString(), "-", ""))
+		a.log.Warn("result job id taken by another job; posting under another id", "task_id", res.TaskID,
+			"job_id", jobID, "result_job_id", alt)
+		opts.JobID = alt
+		if _, err := a.results.Add(ctx, taskqueue.ResultJobName, json.RawMessage(data), opts); err != nil {
+			return "", fmt.Errorf("post %s result of task %s: %w", res.Status, res.TaskID, err)
+		}
+		jobID = alt
 	}
 	a.metrics.results.WithLabelValues(string(res.Status)).Inc()
-	return nil
+	return jobID, nil
 }
 
 func (a *App) observe(outcome taskOutcome, d time.Duration) {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,8 +16,8 @@ import (
 // POST /tasks/{id}/cancel cancels a queued task (409 the second time), and
 // /metrics exposes the orchestrator's metrics.
 func TestAPISurface(t *testing.T) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 
@@ -62,16 +63,15 @@ func TestAPISurface(t *testing.T) {
 	if code, _ := o.do("POST", "/tasks/"+a.ID+"/cancel", nil, nil); code != http.StatusConflict {
 		t.Errorf("second cancel = %d, want 409", code)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := o.do("GET", "/tasks/stats", nil, &stats); err == nil && stats.Queue.Waiting == 1 {
-			break
+	testenv.Eventually(t, 5*time.Second, "one waiting job after cancel", func() error {
+		if _, err := o.do("GET", "/tasks/stats", nil, &stats); err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting jobs after cancel = %d, want 1 (%s still queued)", stats.Queue.Waiting, b.ID)
+		if stats.Queue.Waiting != 1 {
+			return fmt.Errorf("%d waiting jobs, want 1 (%s still queued)", stats.Queue.Waiting, b.ID)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 
 	resp, err := http.Get(o.url + "/metrics")
 	if err != nil {
@@ -92,6 +92,6 @@ func TestAPISurface(t *testing.T) {
 	o.stop()
 	logb, _ := os.ReadFile(o.logf)
 	if !strings.Contains(string(logb), "msg=stopped") {
-		t.Errorf("no graceful stop in the log:\n%s", tail(logb, 20))
+		t.Errorf("no graceful stop in the log:\n%s", testenv.Tail(string(logb), 3000))
 	}
 }

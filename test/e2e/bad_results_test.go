@@ -2,26 +2,26 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/bullmq"
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
-// TestBadResultsDoNotStopTheConsumer: malformed result jobs fail with a
-// clear reason, and a good result posted after them is applied.
+// TestBadResultsDoNotStopTheConsumer: malformed result jobs, and a result
+// no worker's run produced, fail with a clear reason; the genuine result
+// of the worker that then runs the task is applied.
 func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
-	client := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
-	defer client.Close()
+	client := testenv.RedisClient(t)
 	results, err := bullmq.NewQueue(client, queue+"-results", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +43,7 @@ func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
 		{map[string]any{"status": "completed"}, "no taskId"},
 		{map[string]any{"taskId": uuid.NewString(), "status": "completed"}, "unknown taskId"},
 		{map[string]any{"taskId": tk.ID, "status": "finished"}, "status must be"},
+		{map[string]any{"taskId": tk.ID, "workerId": "w", "status": "completed", "result": "forged"}, "result rejected"},
 	}
 	var ids []string
 	for _, b := range bad {
@@ -52,28 +53,16 @@ func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
 		}
 		ids = append(ids, j.ID)
 	}
-	if _, err := results.Add(ctx, "result", map[string]any{"taskId": tk.ID, "status": "completed", "result": "fine"}, nil); err != nil {
-		t.Fatal(err)
+	for i := range ids {
+		waitFailed(t, ctx, results, ids[i])
 	}
+	runGoWorker(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue, "WORKER_ID": "w",
+		"WORKER_EXECUTOR": "command", "WORKER_COMMAND": poisonAgent()})
 	got := o.waitStatus(tk.ID, "completed", 20*time.Second)
-	if string(got.Result) != `"fine"` {
-		t.Errorf("task result = %s, want \"fine\"", got.Result)
+	if string(got.Result) != `{"answer":"ok"}` {
+		t.Errorf("task result = %s, want the worker's", got.Result)
 	}
 	for i, id := range ids {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			st, err := results.GetJobState(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st == bullmq.StateFailed {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("bad result %d in state %s, want failed", i, st)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 		j, err := results.GetJob(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -82,4 +71,19 @@ func TestBadResultsDoNotStopTheConsumer(t *testing.T) {
 			t.Errorf("bad result %d: %d attempts, reason %q; want 1 attempt, %q", i, j.AttemptsMade, j.FailedReason, bad[i].reason)
 		}
 	}
+}
+
+// waitFailed waits until result job id is failed.
+func waitFailed(t *testing.T, ctx context.Context, results *bullmq.Queue, id string) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, "bad result "+id+" to fail", func() error {
+		st, err := results.GetJobState(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != bullmq.StateFailed {
+			return fmt.Errorf("in state %s, want failed", st)
+		}
+		return nil
+	})
 }

@@ -160,9 +160,8 @@ func (o *orchestrator) cancelWithCallback(url string) string {
 func TestWebhookPendingInRedisSurvivesKill(t *testing.T) {
 	secret := webhookSecret(t)
 	target := newHookTarget(t, secret, http.StatusServiceUnavailable)
-	queue := uniqueQueue(t, "e2e")
-	testenv.CleanRedisKeys(t, "bull:"+queue+"-webhooks:*")
-	o := startOrchestrator(t, map[string]string{"REDIS_URL": sharedRedisURL(t), "QUEUE_NAME": queue,
+	queue := testenv.TaskQueue(t, "e2e")
+	o := startOrchestrator(t, map[string]string{"REDIS_URL": testenv.RedisURL(t), "QUEUE_NAME": queue,
 		"DATABASE_URL": testenv.PostgresURL(t), "WEBHOOK_SECRET": secret, "WEBHOOK_ALLOW_PRIVATE": "true",
 		"WEBHOOK_BACKOFF": "500ms", "WEBHOOK_ATTEMPTS": "20", "WEBHOOK_TIMEOUT": "2s"})
 	id := o.cancelWithCallback(target.url)
@@ -225,8 +224,8 @@ func TestWebhookDueInDatabaseSurvivesKill(t *testing.T) {
 // Idempotency-Key, spread over two orchestrators on one database, create
 // one task; every answer names it.
 func TestIdempotencyAcrossReplicas(t *testing.T) {
-	queue := uniqueQueue(t, "e2e")
-	env := map[string]string{"REDIS_URL": sharedRedisURL(t), "QUEUE_NAME": queue, "DATABASE_URL": testenv.PostgresURL(t),
+	queue := testenv.TaskQueue(t, "e2e")
+	env := map[string]string{"REDIS_URL": testenv.RedisURL(t), "QUEUE_NAME": queue, "DATABASE_URL": testenv.PostgresURL(t),
 		"API_KEYS": "alice:ka,bob:kb"}
 	a := startOrchestrator(t, env)
 	b := startOrchestrator(t, env)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
@@ -15,12 +13,13 @@ import (
 // exactly once in the workers.
 func checkExactlyOnce(t *testing.T, final map[string]apiTask, workers ...*nodeWorker) {
 	t.Helper()
-	done := map[string]int{}
-	for _, w := range workers {
-		for id, n := range w.count("done") {
-			done[id] += n
+	var completed []string
+	for id, tk := range final {
+		if tk.Status == "completed" {
+			completed = append(completed, id)
 		}
 	}
+	done := doneCounts(t, completed, workers...)
 	bad := 0
 	for id, tk := range final {
 		if tk.Status != "completed" || done[id] != 1 {
@@ -39,9 +38,9 @@ func checkExactlyOnce(t *testing.T, final map[string]apiTask, workers ...*nodeWo
 // (pending); once Redis is back the relay queues them and all complete,
 // none twice.
 func TestRedisDownWhileCreating(t *testing.T) {
-	requireNode(t)
+	testenv.NodeDir(t)
 	rs := testenv.StartRedis(t)
-	queue := uniqueQueue(t, "e2e")
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": rs.URL(), "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	w := startNodeWorker(t, workerConfig(rs.URL(), queue, "node-a", nil))
@@ -87,9 +86,9 @@ func TestRedisDownWhileCreating(t *testing.T) {
 // TestOrchestratorKilledWhileResultsPending: results posted while the
 // orchestrator is dead are all applied after it restarts.
 func TestOrchestratorKilledWhileResultsPending(t *testing.T) {
-	requireNode(t)
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	testenv.NodeDir(t)
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": testenv.PostgresURL(t)})
 	var ids []string
@@ -107,10 +106,10 @@ func TestOrchestratorKilledWhileResultsPending(t *testing.T) {
 // TestDatabaseDownWhileResultsArrive: results that arrive while PostgreSQL
 // is stopped are applied once it is back.
 func TestDatabaseDownWhileResultsArrive(t *testing.T) {
-	requireNode(t)
+	testenv.NodeDir(t)
 	pg := testenv.StartPostgres(t)
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue, "DATABASE_URL": pg.URL})
 	var ids []string
 	for i := 0; i < 30; i++ {
@@ -131,9 +130,9 @@ func TestDatabaseDownWhileResultsArrive(t *testing.T) {
 // to nothing; after restart the reconciler brings every task in line:
 // completed from the job's return value, failed with the job's reason.
 func TestEventsTrimmedWhileDown(t *testing.T) {
-	requireNode(t)
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	testenv.NodeDir(t)
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t), "TASK_BACKOFF_MS": "50"})
 	var okIDs, badIDs []string
@@ -155,8 +154,7 @@ func TestEventsTrimmedWhileDown(t *testing.T) {
 		}
 		return out
 	})
-	c := redis.NewClient(&redis.Options{Addr: testenv.RedisAddr(t)})
-	defer c.Close()
+	c := testenv.RedisClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.XTrimMaxLen(ctx, "bull:"+queue+":events", 0).Err(); err != nil {
@@ -179,10 +177,10 @@ func TestEventsTrimmedWhileDown(t *testing.T) {
 // TestStartsWhileRedisDown: the orchestrator starts and accepts tasks with
 // Redis down, and queues them once Redis comes up.
 func TestStartsWhileRedisDown(t *testing.T) {
-	requireNode(t)
+	testenv.NodeDir(t)
 	rs := testenv.StartRedis(t)
 	rs.Stop()
-	queue := uniqueQueue(t, "e2e")
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": rs.URL(), "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	var ids []string
@@ -204,9 +202,9 @@ func TestStartsWhileRedisDown(t *testing.T) {
 // once (a result job its consumer held comes back through the stalled
 // checker; events it missed are replayed from its checkpoint).
 func TestOrchestratorKilledMidFlow(t *testing.T) {
-	requireNode(t)
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	testenv.NodeDir(t)
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": testenv.PostgresURL(t)})
 	w := startNodeWorker(t, workerConfig(redisURL, queue, "node-a", map[string]any{"concurrency": 16}))

@@ -18,7 +18,7 @@ func startGoWorker(t *testing.T, redisURL, queue, id string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "worker")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/worker")
-	build.Dir = repoRoot()
+	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build worker: %v\n%s", err, out)
 	}
@@ -28,7 +28,7 @@ func startGoWorker(t *testing.T, redisURL, queue, id string) {
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "REDIS_URL="+redisURL, "QUEUE_NAME="+queue, "WORKER_ID="+id,
-		"WORKER_EXECUTOR=command", "WORKER_COMMAND="+filepath.Join(repoRoot(), "test", "e2e", "testdata", "agent.sh"),
+		"WORKER_EXECUTOR=command", "WORKER_COMMAND="+filepath.Join(testenv.RepoRoot(), "test", "e2e", "testdata", "agent.sh"),
 		"WORKER_CONCURRENCY=4", "WORKER_KILL_GRACE=1s", "LOG_FORMAT=text")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -40,7 +40,7 @@ func startGoWorker(t *testing.T, redisURL, queue, id string) {
 		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("worker log (tail):\n%s", tail(b, 30))
+			t.Logf("worker log (tail):\n%s", testenv.Tail(string(b), 4000))
 		}
 	})
 }
@@ -50,8 +50,8 @@ func startGoWorker(t *testing.T, redisURL, queue, id string) {
 // the worker (cancel channel), the task stays cancelled and the worker's
 // late result is recorded.
 func TestGoWorkerEndToEnd(t *testing.T) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	startGoWorker(t, redisURL, queue, "go-1")
@@ -71,7 +71,7 @@ func TestGoWorkerEndToEnd(t *testing.T) {
 	if code, err := o.do("POST", "/tasks/"+slow+"/cancel", nil, &cancelled); err != nil || code != 200 {
 		t.Fatalf("cancel running task: %d %v", code, err)
 	}
-	tk := o.waitFor(slow, "got its late result", 20*time.Second, func(tk apiTask) bool { return tk.ErrorMessage != nil })
+	tk := o.waitFor(slow, "to get its late result", 20*time.Second, func(tk apiTask) bool { return tk.ErrorMessage != nil })
 	if tk.Status != "cancelled" {
 		t.Errorf("cancelled task = %s, want status cancelled", tk.String())
 	}

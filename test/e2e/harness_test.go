@@ -1,8 +1,9 @@
 // Package e2e holds end-to-end and fault tests of the orchestrator: the
 // real bin/orchestrator binary, built once for the package, with real
 // Redis, PostgreSQL or SQLite, and the official Node BullMQ package as the
-// worker (test/e2e/node/worker.js). Faults use private Redis and
-// PostgreSQL servers (internal/testenv), never the shared ones.
+// worker (test/node/worker.js in its task mode, the Node driver shared with
+// test/interop). Faults use private Redis and PostgreSQL servers
+// (internal/testenv), never the shared ones.
 package e2e
 
 import (
@@ -16,9 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,7 +44,7 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "orchestrator")
 	build := exec.Command("go", "build", "-o", binary, "./cmd/orchestrator")
-	build.Dir = repoRoot()
+	build.Dir = testenv.RepoRoot()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build orchestrator:", err)
@@ -54,12 +53,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// repoRoot is the module root (two levels above this file).
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // orchestrator is a running bin/orchestrator.
@@ -94,7 +87,7 @@ func startOrchestrator(t *testing.T, env map[string]string) *orchestrator {
 		removeQueues(base["REDIS_URL"], base["QUEUE_NAME"])
 		if t.Failed() {
 			b, _ := os.ReadFile(o.logf)
-			t.Logf("orchestrator log (tail):\n%s", tail(b, 60))
+			t.Logf("orchestrator log (tail):\n%s", testenv.Tail(string(b), 8000))
 		}
 	})
 	return o
@@ -117,22 +110,20 @@ func (o *orchestrator) start() {
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
 	o.cmd, o.done = cmd, done
 	o.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(o.t, 30*time.Second, "the orchestrator to serve /health", func() error {
 		select {
 		case <-done:
 			b, _ := os.ReadFile(o.logf)
-			o.t.Fatalf("orchestrator exited at start:\n%s", tail(b, 40))
+			o.t.Fatalf("orchestrator exited at start:\n%s", testenv.Tail(string(b), 6000))
 		default:
 		}
 		resp, err := http.Get(o.url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			return
+		if err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	o.t.Fatal("orchestrator did not serve /health within 30s")
+		resp.Body.Close()
+		return nil
+	})
 }
 
 // removeQueues deletes the task and results queues of a test from Redis.
@@ -248,27 +239,27 @@ func (o *orchestrator) get(id string) (apiTask, error) {
 	return tk, err
 }
 
-// waitFor polls the task until ok accepts it.
+// waitFor polls the task until ok accepts it; what completes "task <id> …"
+// in the failure message ("to finish").
 func (o *orchestrator) waitFor(id, what string, timeout time.Duration, ok func(apiTask) bool) apiTask {
 	o.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var (
-		tk  apiTask
-		err error
-	)
-	for time.Now().Before(deadline) {
-		if tk, err = o.get(id); err == nil && ok(tk) {
-			return tk
+	var tk apiTask
+	testenv.Eventually(o.t, timeout, "task "+id+" "+what, func() error {
+		var err error
+		if tk, err = o.get(id); err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	o.t.Fatalf("task %s never %s; last %s (err %v)", id, what, tk.String(), err)
+		if !ok(tk) {
+			return fmt.Errorf("task is %s", tk.String())
+		}
+		return nil
+	})
 	return tk
 }
 
 func (o *orchestrator) waitStatus(id, status string, timeout time.Duration) apiTask {
 	o.t.Helper()
-	return o.waitFor(id, "became "+status, timeout, func(tk apiTask) bool { return tk.Status == status })
+	return o.waitFor(id, "to become "+status, timeout, func(tk apiTask) bool { return tk.Status == status })
 }
 
 // waitTerminal waits until every task is completed, failed or cancelled
@@ -277,73 +268,59 @@ func (o *orchestrator) waitTerminal(ids []string, timeout time.Duration) map[str
 	o.t.Helper()
 	out := map[string]apiTask{}
 	for _, id := range ids {
-		out[id] = o.waitFor(id, "finished", timeout, func(tk apiTask) bool {
+		out[id] = o.waitFor(id, "to finish", timeout, func(tk apiTask) bool {
 			return tk.Status == "completed" || tk.Status == "failed" || tk.Status == "cancelled"
 		})
 	}
 	return out
 }
 
-// nodeWorker is a running test/e2e/node/worker.js.
+// nodeWorker is a running test/node/worker.js in its task mode: an
+// official Node BullMQ worker of the orchestrator.
 type nodeWorker struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	done chan struct{}
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser // held open: the driver stops when its stdin closes
+	done  chan struct{}
 
 	mu     sync.Mutex
 	events []workerEvent
 	ready  chan struct{}
 }
 
-// workerEvent is one JSON line of the Node worker.
+// workerEvent is one JSON line of the Node worker (see test/node/worker.js).
 type workerEvent struct {
 	Ev      string `json:"ev"`
-	JobID   string `json:"jobId"`
-	Attempt int    `json:"attempt"`
-	At      int64  `json:"at"`
+	ID      string `json:"id"`      // job id
+	Attempt int    `json:"attempt"` // 1 for the first
+	T       int64  `json:"t"`       // ms since the epoch
 	Error   string `json:"error"`
 }
 
-// requireNode skips (or fails under CI) when node or the interop packages
-// are missing.
-func requireNode(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		unavailable(t, "node not found; install nodejs")
-	}
-	if _, err := os.Stat(filepath.Join(repoRoot(), "test", "interop", "node_modules", "bullmq6")); err != nil {
-		unavailable(t, "official bullmq not installed; run `make interop-deps`")
-	}
-}
-
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
-
-// startNodeWorker starts the Node worker with cfg (see worker.js) and
-// waits until it is ready.
+// startNodeWorker starts the Node worker with cfg (see workerConfig and
+// test/node/worker.js) and waits until it is ready.
 func startNodeWorker(t *testing.T, cfg map[string]any) *nodeWorker {
 	t.Helper()
-	requireNode(t)
+	dir := testenv.NodeDir(t)
 	b, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", filepath.Join(repoRoot(), "test", "e2e", "node", "worker.js"), string(b))
+	cmd := exec.Command("node", filepath.Join(dir, "worker.js"), string(b))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &testenv.Buffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start node worker: %v", err)
 	}
-	w := &nodeWorker{t: t, cmd: cmd, done: make(chan struct{}), ready: make(chan struct{})}
+	w := &nodeWorker{t: t, cmd: cmd, stdin: stdin, done: make(chan struct{}), ready: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for sc.Scan() {
 			var ev workerEvent
 			if json.Unmarshal(sc.Bytes(), &ev) != nil {
@@ -361,8 +338,8 @@ func startNodeWorker(t *testing.T, cfg map[string]any) *nodeWorker {
 	}()
 	t.Cleanup(func() {
 		w.kill()
-		if t.Failed() && stderr.Len() > 0 {
-			t.Logf("node worker stderr:\n%s", tail(stderr.Bytes(), 30))
+		if t.Failed() && stderr.String() != "" {
+			t.Logf("node worker stderr:\n%s", testenv.Tail(stderr.String(), 4000))
 		}
 	})
 	select {
@@ -379,6 +356,7 @@ func startNodeWorker(t *testing.T, cfg map[string]any) *nodeWorker {
 func (w *nodeWorker) kill() {
 	_ = w.cmd.Process.Signal(syscall.SIGKILL)
 	<-w.done
+	_ = w.stdin.Close()
 }
 
 func (w *nodeWorker) snapshot() []workerEvent {
@@ -392,7 +370,7 @@ func (w *nodeWorker) count(ev string) map[string]int {
 	out := map[string]int{}
 	for _, e := range w.snapshot() {
 		if e.Ev == ev {
-			out[e.JobID]++
+			out[e.ID]++
 		}
 	}
 	return out
@@ -401,42 +379,44 @@ func (w *nodeWorker) count(ev string) map[string]int {
 // waitCount waits until n distinct jobs have an event of kind ev.
 func waitCount(t *testing.T, n int, timeout time.Duration, count func() map[string]int) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if len(count()) >= n {
-			return
+	testenv.Eventually(t, timeout, fmt.Sprintf("%d jobs to reach the expected event", n), func() error {
+		if got := len(count()); got < n {
+			return fmt.Errorf("only %d of %d jobs reached it", got, n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("only %d of %d jobs reached the expected event", len(count()), n)
+		return nil
+	})
 }
 
-func tail(b []byte, lines int) string {
-	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
+// doneCounts returns how many times each job ran to success ("done" lines)
+// in the workers, once every job of completed has one: a worker prints it
+// just after posting the job's result, so it may trail the completion of
+// the task that the test saw.
+func doneCounts(t *testing.T, completed []string, workers ...*nodeWorker) map[string]int {
+	t.Helper()
+	var done map[string]int
+	testenv.Eventually(t, 5*time.Second, "a done line for every completed task", func() error {
+		done = map[string]int{}
+		for _, w := range workers {
+			for id, n := range w.count("done") {
+				done[id] += n
+			}
+		}
+		for _, id := range completed {
+			if done[id] == 0 {
+				return fmt.Errorf("none for %s", id)
+			}
+		}
+		return nil
+	})
+	return done
 }
 
-// workerConfig is the Node worker config for queue on redisURL.
+// workerConfig is the config of a Node worker of the orchestrator (task
+// mode of test/node/worker.js) for queue on redisURL.
 func workerConfig(redisURL, queue, name string, extra map[string]any) map[string]any {
-	c := map[string]any{"redis": redisURL, "queue": queue, "prefix": "bull", "version": "5", "name": name, "concurrency": 8}
+	c := map[string]any{"task": true, "redis": redisURL, "queue": queue, "prefix": "bull", "version": "5", "name": name, "concurrency": 8}
 	for k, v := range extra {
 		c[k] = v
 	}
 	return c
-}
-
-// sharedRedisURL is the URL of the shared test Redis.
-func sharedRedisURL(t *testing.T) string { return "redis://" + testenv.RedisAddr(t) }
-
-// uniqueQueue names a task queue for one test (base + random suffix) and
-// deletes its keys and its results queue's keys from the shared Redis when
-// the test ends.
-func uniqueQueue(t testing.TB, base string) string {
-	t.Helper()
-	q := testenv.UniqueName(t, base)
-	testenv.CleanRedisKeys(t, "bull:"+q+":*", "bull:"+q+"-results:*")
-	return q
 }

@@ -42,7 +42,7 @@ func TestLoad(t *testing.T) {
 	}
 	n := envInt("E2E_LOAD_TASKS", 10000)
 	redisAddr := testenv.RedisAddr(t)
-	queue := uniqueQueue(t, "load")
+	queue := testenv.TaskQueue(t, "load")
 	dbURL := testenv.PostgresURL(t)
 	if extra := os.Getenv("E2E_LOAD_PG_PARAMS"); extra != "" { // e.g. synchronous_commit=off
 		dbURL += "&" + extra
@@ -180,18 +180,20 @@ func startNoopWorker(t *testing.T, ctx context.Context, client redis.UniversalCl
 // returns the latest completedAt.
 func waitAllCompleted(t *testing.T, o *orchestrator, ids []string, timeout time.Duration) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, timeout, "every task completed", func() error {
 		var st struct {
 			Database struct {
 				Total, Completed int64
 			} `json:"database"`
 		}
-		if _, err := o.do("GET", "/tasks/stats", nil, &st); err == nil && st.Database.Completed >= st.Database.Total && st.Database.Total > 0 {
-			break
+		if _, err := o.do("GET", "/tasks/stats", nil, &st); err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		if st.Database.Total == 0 || st.Database.Completed < st.Database.Total {
+			return fmt.Errorf("%d of %d completed", st.Database.Completed, st.Database.Total)
+		}
+		return nil
+	})
 	var last time.Time
 	for _, id := range ids {
 		tk, err := o.get(id)

@@ -15,15 +15,15 @@ import (
 // throws fails with its message. It runs with the official package's v5
 // and v6 lines.
 func TestNodeWorkerEndToEnd(t *testing.T) {
-	requireNode(t)
+	testenv.NodeDir(t)
 	for _, version := range []string{"5", "6"} {
 		t.Run("bullmq"+version, func(t *testing.T) { nodeWorkerEndToEnd(t, version) })
 	}
 }
 
 func nodeWorkerEndToEnd(t *testing.T, version string) {
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t), "TASK_BACKOFF_MS": "300"})
 	w := startNodeWorker(t, workerConfig(redisURL, queue, "node-a", map[string]any{"version": version}))
@@ -60,14 +60,14 @@ func nodeWorkerEndToEnd(t *testing.T, version string) {
 	// 1 failed, attempt 3 ≥ 600ms after attempt 2 failed.
 	var fails, starts = map[int]int64{}, map[int]int64{}
 	for _, ev := range w.snapshot() {
-		if ev.JobID != flaky {
+		if ev.ID != flaky {
 			continue
 		}
 		switch ev.Ev {
 		case "fail":
-			fails[ev.Attempt] = ev.At
+			fails[ev.Attempt] = ev.T
 		case "start":
-			starts[ev.Attempt] = ev.At
+			starts[ev.Attempt] = ev.T
 		}
 	}
 	if d := starts[2] - fails[1]; d < 300 {
@@ -77,8 +77,9 @@ func nodeWorkerEndToEnd(t *testing.T, version string) {
 		t.Errorf("attempt 3 started %dms after attempt 2 failed, want ≥ 600ms", d)
 	}
 	// Every task ran to success exactly once.
-	done := w.count("done")
-	for _, id := range append(append([]string{}, ok...), slow, flaky) {
+	want := append(append([]string{}, ok...), slow, flaky)
+	done := doneCounts(t, want, w)
+	for _, id := range want {
 		if done[id] != 1 {
 			t.Errorf("task %s succeeded %d times in the worker, want 1", id, done[id])
 		}
@@ -89,9 +90,9 @@ func nodeWorkerEndToEnd(t *testing.T, version string) {
 // task; the job's lock expires, the stalled checker of another worker
 // gives it back, and the other worker completes it, once.
 func TestNodeWorkerKilledMidTask(t *testing.T) {
-	requireNode(t)
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	testenv.NodeDir(t)
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	o := startOrchestrator(t, map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue,
 		"DATABASE_URL": "sqlite://" + testenv.SQLitePath(t)})
 	fast := map[string]any{"lockDuration": 1500, "stalledInterval": 1000}
@@ -107,7 +108,7 @@ func TestNodeWorkerKilledMidTask(t *testing.T) {
 	if tk.WorkerID == nil || *tk.WorkerID != "node-b" || tk.Attempts < 2 {
 		t.Errorf("recovered task = %s, want completed by node-b on attempt ≥ 2", tk.String())
 	}
-	if n := b.count("done")[id]; n != 1 {
+	if n := doneCounts(t, []string{id}, b)[id]; n != 1 {
 		t.Errorf("node-b completed the task %d times, want 1", n)
 	}
 	if n := a.count("done")[id]; n != 0 {

@@ -11,9 +11,9 @@ import (
 // running every loop; tasks created on both are all completed, each once,
 // and each replica sees the other's tasks.
 func TestTwoReplicas(t *testing.T) {
-	requireNode(t)
-	redisURL := sharedRedisURL(t)
-	queue := uniqueQueue(t, "e2e")
+	testenv.NodeDir(t)
+	redisURL := testenv.RedisURL(t)
+	queue := testenv.TaskQueue(t, "e2e")
 	env := map[string]string{"REDIS_URL": redisURL, "QUEUE_NAME": queue, "DATABASE_URL": testenv.PostgresURL(t),
 		"TASK_BACKOFF_MS": "100"}
 	a := startOrchestrator(t, env)

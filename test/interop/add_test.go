@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/agentorch/orchestrator/bullmq"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // addSpec is one job added the same way from Go and from Node.
@@ -192,7 +194,7 @@ func TestGoAddMatchesNode(t *testing.T) {
 			e.compareQueueKeys(t, goName, nodeName)
 
 			// An official worker processes the Go jobs.
-			w := startNode(t, "worker.js", e.cfg(goName, v, nil))
+			w := e.startNode(t, "worker.js", e.cfg(goName, v, nil))
 			var order []string
 			starts := map[string]line{}
 			for _, l := range w.waitN(20*time.Second, "job starts", len(specs), isEv("start", "")) {
@@ -405,7 +407,7 @@ func (e *env) waitBlocked(t *testing.T, queue string) {
 	t.Helper()
 	ctx := ctxT(t)
 	b64 := base64.StdEncoding.EncodeToString([]byte(queue))
-	eventually(t, 10*time.Second, "worker blocked on the marker", func() error {
+	testenv.Eventually(t, 10*time.Second, "worker blocked on the marker", func() error {
 		list, err := e.rdb.ClientList(ctx).Result()
 		if err != nil {
 			return err
@@ -429,7 +431,7 @@ func TestIdleNodeWorkerWakesOnGoAdd(t *testing.T) {
 			name := e.queue("idle")
 			q := newQueue(t, e, name)
 			ctx := ctxT(t)
-			w := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"drainDelay": 5}))
+			w := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"drainDelay": 5}))
 			w.waitEv(10*time.Second, "ready", "")
 			e.waitBlocked(t, name)
 

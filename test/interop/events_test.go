@@ -87,7 +87,7 @@ func TestGoEventsSeeNodeEvents(t *testing.T) {
 			e := newEnv(t)
 			name := e.queue("gevents")
 			ge := startGoEvents(t, e, name)
-			ne := startNode(t, "events.js", e.cfg(name, v, nil))
+			ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 			ne.waitEv(10*time.Second, "ready", "")
 			res := e.ops(name, v,
 				op("add", "name", "ok", "data", map[string]any{"behave": map[string]any{"returnValue": map[string]any{"answer": 42, "s": "x"}, "progress": map[string]any{"pct": 70}}}),
@@ -97,7 +97,7 @@ func TestGoEventsSeeNodeEvents(t *testing.T) {
 			var okID, badID string
 			mustUnmarshal(t, res[0], &okID)
 			mustUnmarshal(t, res[1], &badID)
-			w := startNode(t, "worker.js", e.cfg(name, v, nil))
+			w := e.startNode(t, "worker.js", e.cfg(name, v, nil))
 
 			ge.waitFor(10*time.Second, "added", okID)
 			act := ge.waitFor(10*time.Second, "active", okID)
@@ -185,7 +185,7 @@ func TestNodeEventsSeeGoAdds(t *testing.T) {
 			name := e.queue("nevents")
 			q := newQueue(t, e, name)
 			ctx := ctxT(t)
-			ne := startNode(t, "events.js", e.cfg(name, v, nil))
+			ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 			ne.waitEv(10*time.Second, "ready", "")
 			a, err := q.Add(ctx, "std", map[string]any{"a": 1}, nil)
 			if err != nil {

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/agentorch/orchestrator/bullmq"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
-// nodeJob is the job view printed by node/lib.js jobView.
+// nodeJob is the job view printed by test/node/lib.js jobView.
 type nodeJob struct {
 	ID              string          `json:"id"`
 	Name            string          `json:"name"`
@@ -209,7 +211,7 @@ func TestNodeReadsGoJobs(t *testing.T) {
 			add("waiting", map[string]any{"x": []int{1, 2}}, &bullmq.JobOptions{Attempts: 3, Backoff: &bullmq.Backoff{Type: "exponential", Delay: time.Second}})
 			add("delayed", nil, &bullmq.JobOptions{Delay: time.Hour})
 			add("prioritized", map[string]any{"p": 1}, &bullmq.JobOptions{Priority: 7, RemoveOnComplete: bullmq.KeepFor(time.Hour, 5)})
-			eventually(t, 10*time.Second, "completed and failed jobs finished", func() error {
+			testenv.Eventually(t, 10*time.Second, "completed and failed jobs finished", func() error {
 				c, err := q.GetJobCounts(ctx, bullmq.StateCompleted, bullmq.StateFailed)
 				if err != nil {
 					return err
@@ -259,7 +261,7 @@ func TestGoReadsNodeJobs(t *testing.T) {
 				mustUnmarshal(t, res[i], &id)
 				ids[n] = id
 			}
-			w := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"name": "node-reader"}))
+			w := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"name": "node-reader"}))
 			w.waitEv(10*time.Second, "start", ids["active"])
 			res = e.ops(name, v,
 				op("updateProgress", "id", ids["active"], "progress", map[string]any{"pct": 50}),
@@ -282,7 +284,7 @@ func TestGoReadsNodeJobs(t *testing.T) {
 			mustUnmarshal(t, res[4], &flow)
 			ids["parent"], ids["child"] = flow.ID, flow.Children[0]
 			ids["missing"] = "no-such-job"
-			eventually(t, 10*time.Second, "completed and failed jobs finished", func() error {
+			testenv.Eventually(t, 10*time.Second, "completed and failed jobs finished", func() error {
 				c, err := q.GetJobCounts(ctxT(t), bullmq.StateCompleted, bullmq.StateFailed)
 				if err != nil {
 					return err

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,10 +18,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // versions are the official package versions every scenario runs against;
-// the values select the npm aliases bullmq5 and bullmq6 in node/lib.js.
+// the values select the npm aliases bullmq5 and bullmq6 in test/node/lib.js.
 var versions = []string{"5", "6"}
 
 // goWorkerBin is the path of the goworker program built by TestMain, or ""
@@ -55,28 +55,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// requireNode skips the test (fails under CI=true) when node or the pinned
-// packages are missing.
-func requireNode(tb testing.TB) {
-	tb.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if inCI() {
-			tb.Fatal("node not found: install Node.js 20+ and run npm ci in test/interop")
-		}
-		tb.Skip("node not found: install Node.js and run npm ci in test/interop")
-	}
-	for _, m := range []string{"bullmq5", "bullmq6", "ioredis"} {
-		if _, err := os.Stat(filepath.Join("node_modules", m, "package.json")); err != nil {
-			if inCI() {
-				tb.Fatalf("node_modules/%s missing: run npm ci in test/interop", m)
-			}
-			tb.Skipf("node_modules/%s missing: run npm ci in test/interop", m)
-		}
-	}
-}
-
 // requireGoWorker fails the test when the goworker program did not build.
 func requireGoWorker(tb testing.TB) {
 	tb.Helper()
@@ -85,77 +63,33 @@ func requireGoWorker(tb testing.TB) {
 	}
 }
 
-// redisURL returns the Redis URL of the shared test server (env REDIS_URL,
-// default redis://127.0.0.1:6379) after checking that it answers.
-func redisURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379"
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		tb.Fatalf("parse REDIS_URL %q: %v", u, err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		if inCI() {
-			tb.Fatalf("redis at %s: %v", u, err)
-		}
-		tb.Skipf("redis at %s not reachable (%v): start redis-server on 127.0.0.1:6379", u, err)
-	}
-	return u
-}
-
-// env is what every scenario needs: a Redis client, the URL for the
-// subprocesses and a unique queue name per test.
+// env is what every scenario needs: the Node driver, a Redis client, the
+// URL for the subprocesses and a unique queue name per test.
 type env struct {
-	t      *testing.T
-	url    string
-	rdb    *redis.Client
-	prefix string
+	t       *testing.T
+	nodeDir string
+	url     string
+	rdb     redis.UniversalClient
+	prefix  string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	requireNode(t)
-	u := redisURL(t)
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	e := &env{t: t, url: u, rdb: rdb, prefix: "interop"}
-	t.Cleanup(func() { _ = rdb.Close() })
-	return e
+	return &env{t: t, nodeDir: testenv.NodeDir(t), url: testenv.RedisURL(t), rdb: testenv.RedisClient(t), prefix: "interop"}
 }
 
 // queue returns a fresh queue name whose keys are deleted at cleanup.
 func (e *env) queue(base string) string {
 	e.t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := base + "-" + hex.EncodeToString(b)
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		iter := e.rdb.Scan(ctx, 0, e.prefix+":"+name+":*", 1000).Iterator()
-		var ks []string
-		for iter.Next(ctx) {
-			ks = append(ks, iter.Val())
-			if len(ks) == 500 {
-				e.rdb.Unlink(ctx, ks...)
-				ks = ks[:0]
-			}
-		}
-		if len(ks) > 0 {
-			e.rdb.Unlink(ctx, ks...)
-		}
-	})
+	name := testenv.UniqueName(e.t, base)
+	e.cleanupQueue(name)
 	return name
+}
+
+// cleanupQueue deletes the keys of queue name at cleanup.
+func (e *env) cleanupQueue(name string) {
+	e.t.Helper()
+	testenv.CleanRedisKeys(e.t, e.prefix+":"+name+":*")
 }
 
 // key returns the Redis key prefix:queue:suffix.
@@ -227,13 +161,14 @@ type proc struct {
 	all     []line
 	changed chan struct{} // closed and replaced when a line arrives
 	eof     bool          // stdout closed
-	stderr  bytes.Buffer
+	stderr  testenv.Buffer
 }
 
-// startNode starts node/<script> with cfg. The process is stopped at cleanup.
-func startNode(tb testing.TB, script string, cfg map[string]any) *proc {
+// startNode starts the Node driver's script (test/node/<script>) with cfg.
+// The process is stopped at cleanup.
+func (e *env) startNode(tb testing.TB, script string, cfg map[string]any) *proc {
 	tb.Helper()
-	return startProc(tb, script+"@v"+fmt.Sprint(cfg["version"]), "node", filepath.Join("node", script), cfg)
+	return startProc(tb, script+"@v"+fmt.Sprint(cfg["version"]), "node", filepath.Join(e.nodeDir, script), cfg)
 }
 
 // startGoWorker starts the goworker program with cfg.
@@ -256,7 +191,7 @@ func startProc(tb testing.TB, name, bin, script string, cfg map[string]any) *pro
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	p := &proc{t: tb, name: name, cmd: cmd, exited: make(chan struct{}), changed: make(chan struct{})}
-	cmd.Stderr = &lockedWriter{p: p}
+	cmd.Stderr = &p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()
@@ -297,31 +232,14 @@ func startProc(tb testing.TB, name, bin, script string, cfg map[string]any) *pro
 	}()
 	tb.Cleanup(func() {
 		p.stop()
-		if strings.Contains(p.stderrString(), "WARNING: DATA RACE") {
+		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
 			tb.Errorf("%s reported a data race", p.name)
 		}
 		if tb.Failed() {
-			p.mu.Lock()
-			tb.Logf("%s stderr:\n%s", p.name, tailString(p.stderr.String(), 4000))
-			p.mu.Unlock()
+			tb.Logf("%s stderr:\n%s", p.name, testenv.Tail(p.stderr.String(), 4000))
 		}
 	})
 	return p
-}
-
-type lockedWriter struct{ p *proc }
-
-func (w *lockedWriter) Write(b []byte) (int, error) {
-	w.p.mu.Lock()
-	defer w.p.mu.Unlock()
-	return w.p.stderr.Write(b)
-}
-
-func tailString(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }
 
 // waitN waits until n lines seen so far (from the start of the process)
@@ -352,7 +270,7 @@ func (p *proc) waitN(timeout time.Duration, what string, n int, pred func(line) 
 			return got
 		}
 		if exited {
-			p.t.Fatalf("%s exited while waiting for %s (%d of %d); stderr:\n%s", p.name, what, len(got), n, tailString(p.stderrString(), 3000))
+			p.t.Fatalf("%s exited while waiting for %s (%d of %d); stderr:\n%s", p.name, what, len(got), n, testenv.Tail(p.stderr.String(), 3000))
 		}
 		select {
 		case <-changed:
@@ -391,29 +309,11 @@ func (p *proc) count(pred func(line) bool) int {
 	return n
 }
 
-// none checks that no new line matching pred arrives within d: the only
-// kind of fixed wait in the suite, used to show that something does not
-// happen.
-func (p *proc) none(d time.Duration, what string, pred func(line) bool) {
-	p.t.Helper()
-	before := p.count(pred)
-	time.Sleep(d)
-	if after := p.count(pred); after != before {
-		p.t.Fatalf("%s: %d unexpected %s", p.name, after-before, what)
-	}
-}
-
 // snapshot returns every line seen so far.
 func (p *proc) snapshot() []line {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]line(nil), p.all...)
-}
-
-func (p *proc) stderrString() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
 }
 
 // stop asks the process to finish (stdin closed, SIGTERM) and kills it after
@@ -451,11 +351,11 @@ func (p *proc) kill() {
 	<-p.exited
 }
 
-// ops runs node/queue.js with the given operations and returns one result per
+// ops runs test/node/queue.js with the given operations and returns one result per
 // operation; an operation that failed in Node fails the test.
 func (e *env) ops(queue, version string, ops ...map[string]any) []json.RawMessage {
 	e.t.Helper()
-	p := startNode(e.t, "queue.js", e.cfg(queue, version, map[string]any{"ops": ops}))
+	p := e.startNode(e.t, "queue.js", e.cfg(queue, version, map[string]any{"ops": ops}))
 	var out []json.RawMessage
 	for _, l := range p.waitN(30*time.Second, "op results", len(ops), func(l line) bool { return l.Op != "" }) {
 		var r struct {
@@ -479,22 +379,6 @@ func op(name string, kv ...any) map[string]any {
 		m[kv[i].(string)] = kv[i+1]
 	}
 	return m
-}
-
-// eventually polls cond every 20 ms until it returns nil or timeout passes.
-func eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = cond(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func ctxT(tb testing.TB) context.Context {
@@ -523,6 +407,6 @@ func jsonEqual(a, b []byte) bool {
 	return bytes.Equal(xa, ya)
 }
 
+// errNotYet is what a testenv.Eventually condition returns while it is not
+// met and has nothing more to say.
 var errNotYet = errors.New("not yet")
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -19,7 +19,7 @@ func TestGoWorkerJobOps(t *testing.T) {
 		t.Run("v"+v, func(t *testing.T) {
 			e := newEnv(t)
 			name := e.queue("jobops")
-			ne := startNode(t, "events.js", e.cfg(name, v, nil))
+			ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 			ne.waitEv(10*time.Second, "ready", "")
 			res := e.ops(name, v,
 				op("add", "name", "prog", "data", map[string]any{"behave": map[string]any{"progress": map[string]any{"pct": 50}, "log": "hello from go"}}),
@@ -117,7 +117,7 @@ func TestLockRenewalAcrossFleet(t *testing.T) {
 				start := func(impl string, cfg map[string]any) *proc {
 					cfg = e.cfg(name, v, cfg)
 					if impl == "node" {
-						return startNode(t, "worker.js", cfg)
+						return e.startNode(t, "worker.js", cfg)
 					}
 					return startGoWorker(t, cfg)
 				}
@@ -159,7 +159,7 @@ func TestGoAdminOnNodeJobs(t *testing.T) {
 			name := e.queue("admin")
 			q := newQueue(t, e, name)
 			ctx := ctxT(t)
-			ne := startNode(t, "events.js", e.cfg(name, v, nil))
+			ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 			ne.waitEv(10*time.Second, "ready", "")
 			adds := []map[string]any{}
 			for i := 0; i < 3; i++ {
@@ -169,7 +169,7 @@ func TestGoAdminOnNodeJobs(t *testing.T) {
 			res := e.ops(name, v, adds...)
 			var busy string
 			mustUnmarshal(t, res[3], &busy)
-			w := startNode(t, "worker.js", e.cfg(name, v, nil))
+			w := e.startNode(t, "worker.js", e.cfg(name, v, nil))
 			w.waitEv(10*time.Second, "start", busy)
 			res = e.ops(name, v,
 				op("add", "name", "w1", "data", map[string]any{}),

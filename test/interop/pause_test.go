@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/agentorch/orchestrator/bullmq"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // TestPauseResumeWithNodeFleet runs official workers of both versions on one
@@ -37,7 +39,7 @@ func TestPauseResumeWithNodeFleet(t *testing.T) {
 			}
 			var workers []*proc
 			for _, v := range fleet {
-				w := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"concurrency": 2}))
+				w := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"concurrency": 2}))
 				w.waitEv(10*time.Second, "ready", "")
 				workers = append(workers, w)
 			}
@@ -61,7 +63,7 @@ func TestPauseResumeWithNodeFleet(t *testing.T) {
 			}
 			completedCount := func(want int64) {
 				t.Helper()
-				eventually(t, 15*time.Second, fmt.Sprintf("%d jobs completed", want), func() error {
+				testenv.Eventually(t, 15*time.Second, fmt.Sprintf("%d jobs completed", want), func() error {
 					n, err := e.rdb.ZCard(ctx, e.key(name, "completed")).Result()
 					if err != nil || n != want {
 						return fmt.Errorf("completed %d (%v)", n, err)

@@ -20,7 +20,7 @@ func TestPriorityLimit(t *testing.T) {
 	for _, v := range versions {
 		t.Run("v"+v, func(t *testing.T) {
 			q := e.queue("prio")
-			p := startNode(t, "queue.js", e.cfg(q, v, map[string]any{"ops": []map[string]any{
+			p := e.startNode(t, "queue.js", e.cfg(q, v, map[string]any{"ops": []map[string]any{
 				op("add", "name", "max", "data", map[string]any{}, "opts", map[string]any{"priority": bullmq.MaxPriority, "jobId": "at-max"}),
 				op("add", "name", "over", "data", map[string]any{}, "opts", map[string]any{"priority": bullmq.MaxPriority + 1}),
 			}}))

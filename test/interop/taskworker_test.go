@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // taskJobOpts are the job options of the seed's orchestrator queue.
@@ -31,8 +33,8 @@ var taskJobOpts = map[string]any{
 // jobs completed as the official Queue sees them, and shares a queue with an
 // official Node Worker, every job processed exactly once.
 func TestTaskWorker(t *testing.T) {
-	requireNode(t)
-	redisURL(t)
+	testenv.NodeDir(t)
+	testenv.RedisAddr(t)
 	bin := buildTaskWorker(t)
 	for _, v := range versions {
 		t.Run("NodeProducer/v"+v, func(t *testing.T) { testTaskWorkerNodeProducer(t, bin, v) })
@@ -61,7 +63,7 @@ func testTaskWorkerNodeProducer(t *testing.T, bin, version string) {
 	w := startTaskWorker(t, bin, e, name, workerID, 2)
 	w.waitMsg(15*time.Second, "worker started", 1)
 	ctx := ctxT(t)
-	eventually(t, 20*time.Second, "task jobs completed and results posted", func() error {
+	testenv.Eventually(t, 20*time.Second, "task jobs completed and results posted", func() error {
 		done, err := e.rdb.ZCard(ctx, e.key(name, "completed")).Result()
 		if err != nil {
 			return err
@@ -180,7 +182,7 @@ func testTaskWorkerSharedQueue(t *testing.T, bin, version string) {
 	results := name + "-results"
 	e.cleanupQueue(results)
 
-	nw := startNode(t, "worker.js", e.cfg(name, version, map[string]any{
+	nw := e.startNode(t, "worker.js", e.cfg(name, version, map[string]any{
 		"concurrency": 4, "behave": map[string]any{"sleepMs": 5},
 	}))
 	w := startTaskWorker(t, bin, e, name, "go-share-"+version, 4)
@@ -190,7 +192,7 @@ func testTaskWorkerSharedQueue(t *testing.T, bin, version string) {
 	tasks, ids := taskJobs(n)
 	e.ops(name, version, op("addBulk", "jobs", tasks))
 	ctx := ctxT(t)
-	eventually(t, 25*time.Second, "all tasks completed", func() error {
+	testenv.Eventually(t, 25*time.Second, "all tasks completed", func() error {
 		done, err := e.rdb.ZCard(ctx, e.key(name, "completed")).Result()
 		if err != nil || done != n {
 			return fmt.Errorf("completed %d (%v), want %d", done, err, n)
@@ -200,7 +202,7 @@ func testTaskWorkerSharedQueue(t *testing.T, bin, version string) {
 
 	// Jobs are completed in Redis before the workers' output reaches us:
 	// wait until every start has been read.
-	eventually(t, 10*time.Second, "every start read", func() error {
+	testenv.Eventually(t, 10*time.Second, "every start read", func() error {
 		if got := nw.count(func(l line) bool { return l.Ev == "start" }) + len(w.taskStarts()); got < n {
 			return fmt.Errorf("%d starts read, want %d", got, n)
 		}
@@ -295,23 +297,6 @@ func taskJobs(n int) ([]map[string]any, []string) {
 		ids[i] = id
 	}
 	return jobs, ids
-}
-
-// cleanupQueue deletes the keys of queue name (one not made by e.queue) at
-// cleanup.
-func (e *env) cleanupQueue(name string) {
-	e.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		iter := e.rdb.Scan(ctx, 0, e.prefix+":"+name+":*", 1000).Iterator()
-		var ks []string
-		for iter.Next(ctx) {
-			ks = append(ks, iter.Val())
-		}
-		if len(ks) > 0 {
-			e.rdb.Unlink(ctx, ks...)
-		}
-	})
 }
 
 // buildTaskWorker builds cmd/worker (with -race when the suite runs with
@@ -417,7 +402,7 @@ func startTaskWorker(tb testing.TB, bin string, e *env, queue, workerID string, 
 			tb.Errorf("cmd/worker reported a data race")
 		}
 		if tb.Failed() {
-			tb.Logf("cmd/worker %s log:\n%s", workerID, tailString(out, 4000))
+			tb.Logf("cmd/worker %s log:\n%s", workerID, testenv.Tail(out, 4000))
 		}
 	})
 	return w
@@ -448,7 +433,7 @@ func (w *taskWorker) waitMsg(timeout time.Duration, msg string, n int) {
 			return
 		}
 		if eof {
-			w.t.Fatalf("cmd/worker exited while waiting for %d %q (%d seen); log:\n%s", n, msg, got, tailString(w.output(), 3000))
+			w.t.Fatalf("cmd/worker exited while waiting for %d %q (%d seen); log:\n%s", n, msg, got, testenv.Tail(w.output(), 3000))
 		}
 		select {
 		case <-changed:

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/agentorch/orchestrator/bullmq"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // streamMs is the ms part of a stream id "<ms>-<seq>".
@@ -30,7 +32,7 @@ func TestGoWorkerProcessesNodeJobs(t *testing.T) {
 		t.Run("v"+v, func(t *testing.T) {
 			e := newEnv(t)
 			name := e.queue("gowork")
-			ne := startNode(t, "events.js", e.cfg(name, v, nil))
+			ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 			ne.waitEv(10*time.Second, "ready", "")
 			res := e.ops(name, v,
 				op("add", "name", "ok", "data", map[string]any{"behave": map[string]any{"returnValue": map[string]any{"answer": 42}}}),
@@ -165,7 +167,7 @@ func TestMixedFleetSharesJobs(t *testing.T) {
 			name := e.queue("fleet")
 			q := newQueue(t, e, name)
 			ctx := ctxT(t)
-			nw := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"concurrency": 8}))
+			nw := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"concurrency": 8}))
 			gw := startGoWorker(t, e.cfg(name, v, map[string]any{"concurrency": 8}))
 			nw.waitEv(10*time.Second, "ready", "")
 			gw.waitEv(10*time.Second, "ready", "")
@@ -175,7 +177,7 @@ func TestMixedFleetSharesJobs(t *testing.T) {
 				nodeJobs = append(nodeJobs, map[string]any{"name": "n", "data": map[string]any{"i": i}})
 			}
 			// The Node producer runs while Go adds its own jobs.
-			np := startNode(t, "queue.js", e.cfg(name, v, map[string]any{"ops": []any{op("addBulk", "jobs", nodeJobs)}}))
+			np := e.startNode(t, "queue.js", e.cfg(name, v, map[string]any{"ops": []any{op("addBulk", "jobs", nodeJobs)}}))
 			var bulk []bullmq.BulkJob
 			for i := 0; i < perSide; i++ {
 				bulk = append(bulk, bullmq.BulkJob{Name: "g", Data: map[string]any{"i": i}})
@@ -201,7 +203,7 @@ func TestMixedFleetSharesJobs(t *testing.T) {
 			if len(want) != 2*perSide {
 				t.Fatalf("%d distinct ids added, want %d", len(want), 2*perSide)
 			}
-			eventually(t, 60*time.Second, "all jobs completed", func() error {
+			testenv.Eventually(t, 60*time.Second, "all jobs completed", func() error {
 				n, err := e.rdb.ZCard(ctx, e.key(name, "completed")).Result()
 				if err != nil || n != 2*perSide {
 					return fmt.Errorf("completed %d (%v)", n, err)
@@ -211,7 +213,7 @@ func TestMixedFleetSharesJobs(t *testing.T) {
 			// A job is completed in Redis before its worker's output lines
 			// reach us: wait until every start line has been read.
 			isStart := func(l line) bool { return l.Ev == "start" }
-			eventually(t, 10*time.Second, "every start line read", func() error {
+			testenv.Eventually(t, 10*time.Second, "every start line read", func() error {
 				if n := nw.count(isStart) + gw.count(isStart); n < 2*perSide {
 					return fmt.Errorf("%d start lines", n)
 				}
@@ -280,7 +282,7 @@ func TestDeferredFailure(t *testing.T) {
 			if err := e.rdb.HSet(ctx, e.key(name, doomed), "defa", "child bull:x:1 failed").Err(); err != nil {
 				t.Fatal(err)
 			}
-			ne := startNode(t, "events.js", e.cfg(name, v, nil))
+			ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 			ne.waitEv(10*time.Second, "ready", "")
 			w := startGoWorker(t, e.cfg(name, v, nil))
 			f := ne.waitEv(10*time.Second, "failed", doomed)
@@ -322,11 +324,11 @@ func TestCrashRecovery(t *testing.T) {
 				start := func(impl string, cfg map[string]any) *proc {
 					cfg = e.cfg(name, v, cfg)
 					if impl == "node" {
-						return startNode(t, "worker.js", cfg)
+						return e.startNode(t, "worker.js", cfg)
 					}
 					return startGoWorker(t, cfg)
 				}
-				ne := startNode(t, "events.js", e.cfg(name, v, nil))
+				ne := e.startNode(t, "events.js", e.cfg(name, v, nil))
 				ne.waitEv(10*time.Second, "ready", "")
 				victim := start(c.victim, map[string]any{"name": "victim", "concurrency": jobs, "lockDuration": 1000,
 					"stalledInterval": 1000, "behave": map[string]any{"hang": true}})
@@ -390,7 +392,7 @@ func TestStalledTwiceFailsOnGoWorker(t *testing.T) {
 			q := newQueue(t, e, name)
 			ctx := ctxT(t)
 			hang := map[string]any{"hang": true}
-			n1 := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"lockDuration": 800, "stalledInterval": 500, "behave": hang}))
+			n1 := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"lockDuration": 800, "stalledInterval": 500, "behave": hang}))
 			n1.waitEv(10*time.Second, "ready", "")
 			j, err := q.Add(ctx, "cursed", nil, &bullmq.JobOptions{Attempts: 5})
 			if err != nil {
@@ -402,7 +404,7 @@ func TestStalledTwiceFailsOnGoWorker(t *testing.T) {
 			g1.waitEv(15*time.Second, "start", j.ID)
 			g2 := startGoWorker(t, e.cfg(name, v, map[string]any{"lockDuration": 800, "stalledInterval": 500, "maxStalledCount": 1}))
 			g1.kill()
-			eventually(t, 15*time.Second, "job failed", func() error {
+			testenv.Eventually(t, 15*time.Second, "job failed", func() error {
 				st, err := q.GetJobState(ctx, j.ID)
 				if err != nil || st != bullmq.StateFailed {
 					return fmt.Errorf("state %s (%v)", st, err)
@@ -437,7 +439,7 @@ func TestMixedFleetLimits(t *testing.T) {
 			// Node holds at most 1 job and Go wants 3: only the global cap
 			// keeps the fleet at 2, and both keep a slot (a worker that
 			// finishes a job fetches the next in the same call).
-			nw := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"concurrency": 1, "behave": behave}))
+			nw := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"concurrency": 1, "behave": behave}))
 			nw.waitEv(10*time.Second, "ready", "")
 			const n = 16
 			for i := 0; i < n; i++ {
@@ -449,7 +451,7 @@ func TestMixedFleetLimits(t *testing.T) {
 			nw.waitEv(10*time.Second, "start", "")
 			gw := startGoWorker(t, e.cfg(name, v, map[string]any{"concurrency": 3, "behave": behave}))
 			maxActive := int64(0)
-			eventually(t, 30*time.Second, "all jobs completed", func() error {
+			testenv.Eventually(t, 30*time.Second, "all jobs completed", func() error {
 				if a, _ := e.rdb.LLen(ctx, e.key(name, "active")).Result(); a > maxActive {
 					maxActive = a
 				}
@@ -484,7 +486,7 @@ func TestMixedFleetLimits(t *testing.T) {
 				} else {
 					e.ops(name, v, op("setGlobalRateLimit", "max", max, "duration", dur))
 				}
-				nw := startNode(t, "worker.js", e.cfg(name, v, extra))
+				nw := e.startNode(t, "worker.js", e.cfg(name, v, extra))
 				gw := startGoWorker(t, e.cfg(name, v, extra))
 				nw.waitEv(10*time.Second, "ready", "")
 				gw.waitEv(10*time.Second, "ready", "")
@@ -496,7 +498,7 @@ func TestMixedFleetLimits(t *testing.T) {
 					}
 					ids = append(ids, j.ID)
 				}
-				eventually(t, 30*time.Second, "all jobs completed", func() error {
+				testenv.Eventually(t, 30*time.Second, "all jobs completed", func() error {
 					c, err := e.rdb.ZCard(ctx, e.key(name, "completed")).Result()
 					if err != nil || c != n {
 						return fmt.Errorf("completed %d", c)
@@ -540,7 +542,7 @@ func TestMixedFleetLimits(t *testing.T) {
 func (e *env) checkBoth(t *testing.T, nw, gw *proc, n int) map[string]int {
 	t.Helper()
 	isStart := func(l line) bool { return l.Ev == "start" }
-	eventually(t, 10*time.Second, "every start line read", func() error {
+	testenv.Eventually(t, 10*time.Second, "every start line read", func() error {
 		if got := nw.count(isStart) + gw.count(isStart); got < n {
 			return fmt.Errorf("%d start lines, want %d", got, n)
 		}
@@ -656,7 +658,7 @@ func TestGoWorkerGracefulClose(t *testing.T) {
 			if h["atm"] != "" && h["atm"] != "0" {
 				t.Errorf("the cut-short attempt was counted: atm=%s", h["atm"])
 			}
-			nw := startNode(t, "worker.js", e.cfg(name, v, map[string]any{"stalledInterval": 500}))
+			nw := e.startNode(t, "worker.js", e.cfg(name, v, map[string]any{"stalledInterval": 500}))
 			defer func() {
 				if t.Failed() {
 					st, _ := q.GetJobState(ctx, stuck.ID)

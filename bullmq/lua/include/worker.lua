@@ -174,10 +174,47 @@ local function activateJob(k, jobKey, id, now, token, lockMs, workerName, maxEv)
   return fields
 end
 
+-- hasJob reports whether jobKey holds a job: every job hash has a
+-- "timestamp" (written by every add). A job id whose hash is gone (evicted
+-- under a maxmemory-policy other than noeviction, deleted by hand) must
+-- not run: activating it would recreate a hash with only the fetch's
+-- fields, and the worker would run it with empty data.
+local function hasJob(jobKey)
+  return redis.call("HEXISTS", jobKey, "timestamp") == 1
+end
+
+-- maxSkips bounds how many ids without a job hash one fetch drops before it
+-- gives up for this call (the script stays short; the worker fetches again
+-- at once, the marker being set).
+local maxSkips = 100
+
+-- popReady moves the next ready job id from wait (else prioritized) to the
+-- head of active and returns it, or nil when none is ready.
+local function popReady(k)
+  local id = redis.call("RPOPLPUSH", k.wait, k.active)
+  if id and string.sub(id, 1, 2) == "0:" then
+    -- A legacy (BullMQ <= 4) marker id: drop it and try once more.
+    redis.call("LREM", k.active, 1, id)
+    id = redis.call("RPOPLPUSH", k.wait, k.active)
+  end
+  if not id then
+    local popped = redis.call("ZPOPMIN", k.prioritized)
+    if #popped > 0 then
+      id = popped[1]
+      redis.call("LPUSH", k.active, id)
+    else
+      redis.call("DEL", k.pc)
+    end
+  end
+  return id
+end
+
 -- fetchJob is the atomic "take the next job" step. It returns the tuple
--- {jobFields or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs}. flags,
--- when given, is the {queueFlags(k)} result of the calling script, still
--- valid (nothing it depends on changed since): it saves reading meta twice.
+-- {jobFields or 0, jobId or 0, rateLimitTtlMs, nextDelayedDueMs, skipped}:
+-- skipped lists the ids it took from the queue and dropped because their
+-- job hash was missing (see hasJob), an empty table when none. flags, when
+-- given, is the {queueFlags(k)} result of the calling script, still valid
+-- (nothing it depends on changed since): it saves reading meta twice.
 local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName, flags)
   local paused, maxed, metaMax, metaDur, _, maxEv
   if flags then
@@ -197,32 +234,28 @@ local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName,
     if used >= max then
       local ttl = redis.call("PTTL", k.limiter)
       if ttl > 0 then
-        return {0, 0, ttl, 0}
+        return {0, 0, ttl, 0, {}}
       end
       redis.call("DEL", k.limiter)
     end
   end
   if paused or maxed then
-    return {0, 0, 0, 0}
+    return {0, 0, 0, 0, {}}
   end
 
-  local id = redis.call("RPOPLPUSH", k.wait, k.active)
-  if id and string.sub(id, 1, 2) == "0:" then
-    -- A legacy (BullMQ <= 4) marker id: drop it and try once more.
+  local skipped = {}
+  local id = popReady(k)
+  while id and not hasJob(base .. id) do
     redis.call("LREM", k.active, 1, id)
-    id = redis.call("RPOPLPUSH", k.wait, k.active)
-  end
-  if not id then
-    local popped = redis.call("ZPOPMIN", k.prioritized)
-    if #popped > 0 then
-      id = popped[1]
-      redis.call("LPUSH", k.active, id)
-    else
-      redis.call("DEL", k.pc)
+    skipped[#skipped + 1] = id
+    if #skipped >= maxSkips then
+      addMarker(k)
+      return {0, 0, 0, 0, skipped}
     end
+    id = popReady(k)
   end
   if not id then
-    return {0, 0, 0, nextDelayedDue(k)}
+    return {0, 0, 0, nextDelayedDue(k), skipped}
   end
 
   local jobKey = base .. id
@@ -236,7 +269,7 @@ local function fetchJob(k, base, now, token, lockMs, limMax, limDur, workerName,
   -- As the official moveToActive: marker "0" after taking a job, whatever
   -- is left, so that the next blocked worker wakes and looks (a chain).
   addMarker(k)
-  return {fields, id, 0, 0}
+  return {fields, id, 0, 0, skipped}
 end
 
 -- appendJobKeys appends a job's hash and side keys (what deleting a job

@@ -26,7 +26,8 @@ type applyArgs struct {
 
 // Apply applies c in one conditional UPDATE and returns the task as it is
 // afterwards. When c does not apply it changes nothing and returns
-// task.ErrNotFound (no such task) or task.ErrConflict. A zero c.At means
+// task.ErrNotFound (no such task) or task.ErrConflict; data the server
+// refuses gives task.ErrInvalidData (see dataError). A zero c.At means
 // now. Concurrent calls are written together (group commit): the calls
 // that arrive while a batch is being written send their UPDATEs in one
 // pipeline and one transaction, so they share one round trip and one WAL
@@ -42,7 +43,7 @@ func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
 	}
 	t, err := s.applies.Do(ctx, a)
 	if err != nil {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
+		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, dataError(err))
 	}
 	return t, nil
 }
@@ -168,5 +169,5 @@ func (s *Store) applyOne(ctx context.Context, a applyArgs) (*task.Task, error) {
 func updateArgs(a applyArgs) []any {
 	c := a.c
 	return []any{c.ID, string(c.To), a.from, c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
-		c.ExecutionTime, utcPtr(c.StartedAt), utcPtr(c.CompletedAt), utc(a.at), int(c.Guard), c.NewRun, c.Notify}
+		c.ExecutionTime, utcPtr(c.StartedAt), utcPtr(c.CompletedAt), utc(a.at), int(c.Guard), c.Sanitized, c.NewRun, c.Notify}
 }

@@ -22,7 +22,7 @@ import (
 // flush; each call still gets its own outcome.
 func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if _, err := s.creates.Do(ctx, t); err != nil {
-		return err
+		return dataError(err)
 	}
 	return nil
 }
@@ -70,7 +70,7 @@ func (s *Store) insertBatch(ctx context.Context, ts []*task.Task, out []groupcom
 func insertArgs(t *task.Task) []any {
 	wState, wTries, wStatus, wErr, wAt := webhookArgs(t)
 	return []any{t.ID, t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
-		t.Attempts, t.ExecutionTime, utc(t.CreatedAt), utc(t.UpdatedAt), utcPtr(t.StartedAt), utcPtr(t.CompletedAt),
+		t.Attempts, t.ExecutionTime, utc(t.CreatedAt), utc(t.UpdatedAt), utcPtr(t.StartedAt), utcPtr(t.CompletedAt), t.Sanitized,
 		priorityArg(t.Priority), jsonArg(t.Metadata), t.Owner, t.CallbackURL, t.Retries, t.AttemptOffset,
 		wState, wTries, wStatus, wErr, wAt}
 }
@@ -107,6 +107,7 @@ func (s *Store) insertMany(ctx context.Context, ts []*task.Task, idx []int) (map
 		updatedAts  = make([]time.Time, n)
 		startedAts  = make([]*time.Time, n)
 		completeAts = make([]*time.Time, n)
+		sanitized   = make([]bool, n)
 		priorities  = make([]*int32, n)
 		metadatas   = make([]*string, n)
 		owners      = make([]string, n)
@@ -129,6 +130,7 @@ func (s *Store) insertMany(ctx context.Context, ts []*task.Task, idx []int) (map
 		}
 		createdAts[k], updatedAts[k] = utc(t.CreatedAt), utc(t.UpdatedAt)
 		startedAts[k], completeAts[k] = utcPtr(t.StartedAt), utcPtr(t.CompletedAt)
+		sanitized[k] = t.Sanitized
 		priorities[k], owners[k], callbacks[k] = priorityArg(t.Priority), t.Owner, t.CallbackURL
 		if len(t.Metadata) > 0 {
 			m := string(t.Metadata)
@@ -138,7 +140,7 @@ func (s *Store) insertMany(ctx context.Context, ts []*task.Task, idx []int) (map
 		wStates[k], wTries[k], wStatuses[k], wErrors[k], wAts[k] = webhookArgs(t)
 	}
 	rows, err := s.pool.Query(ctx, insertTasks, ids, codes, prompts, timeouts, statuses, workerIDs, results, errMsgs,
-		attempts, execTimes, createdAts, updatedAts, startedAts, completeAts,
+		attempts, execTimes, createdAts, updatedAts, startedAts, completeAts, sanitized,
 		priorities, metadatas, owners, callbacks, retries, offsets, wStates, wTries, wStatuses, wErrors, wAts)
 	if err != nil {
 		return nil, err

@@ -4,27 +4,27 @@ package postgres
 // order scanTask reads.
 
 const taskColumns = `id, code, prompt, timeout_ms, status, worker_id, result, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at,
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized,
 	priority, metadata, owner, callback_url, retries, attempt_offset,
 	webhook_state, webhook_attempts, webhook_last_status, webhook_last_error, webhook_delivered_at`
 
 const insertTask = `INSERT INTO tasks (` + taskColumns + `)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-	$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+	$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)`
 
 // insertTasks inserts a batch of tasks given as one array per column, and
 // returns the ids it inserted: an id already stored is skipped, not an error.
 const insertTasks = `INSERT INTO tasks (` + taskColumns + `)
 SELECT id, code, prompt, timeout_ms, status, worker_id, result::jsonb, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at,
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized,
 	priority, metadata::jsonb, owner, callback_url, retries, attempt_offset,
 	webhook_state, webhook_attempts, webhook_last_status, webhook_last_error, webhook_delivered_at
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
 	$9::int[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[],
-	$15::int[], $16::text[], $17::text[], $18::text[], $19::int[], $20::int[],
-	$21::text[], $22::int[], $23::int[], $24::text[], $25::timestamptz[])
+	$15::bool[], $16::int[], $17::text[], $18::text[], $19::text[], $20::int[], $21::int[],
+	$22::text[], $23::int[], $24::int[], $25::text[], $26::timestamptz[])
 	AS u(id, code, prompt, timeout_ms, status, worker_id, result, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at,
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized,
 	priority, metadata, owner, callback_url, retries, attempt_offset,
 	webhook_state, webhook_attempts, webhook_last_status, webhook_last_error, webhook_delivered_at)
 ON CONFLICT (id) DO NOTHING
@@ -36,32 +36,34 @@ const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = $1`
 // current statuses; $12 is the task.AttemptGuard (0 any, 1 newer, 2 same or
 // newer) compared with the event's attempt $4, which must also be past the
 // attempt offset of the task's current run (task.Change.AllowsRun). Nil
-// fields keep their value. $13 is Change.NewRun (a retry: a new run that
-// clears the outcome and restarts the webhook delivery); $14 is
+// fields keep their value; $13 (task.Change.Sanitized) sets the sanitized
+// flag, never clears it. $14 is Change.NewRun (a retry: a new run that
+// clears the outcome and restarts the webhook delivery); $15 is
 // Change.Notify (a final status: a webhook becomes due, the outbox). SET
 // expressions read the row as it was before the update.
 const updateTask = `UPDATE tasks SET
 	status            = $2,
 	attempts          = GREATEST(attempts, $4),
 	worker_id         = COALESCE($5, worker_id),
-	result            = CASE WHEN $13 THEN NULL ELSE COALESCE($6, result) END,
+	result            = CASE WHEN $14 THEN NULL ELSE COALESCE($6, result) END,
 	error_message     = COALESCE($7, error_message),
-	execution_time_ms = CASE WHEN $13 THEN NULL ELSE COALESCE($8, execution_time_ms) END,
+	execution_time_ms = CASE WHEN $14 THEN NULL ELSE COALESCE($8, execution_time_ms) END,
 	started_at        = COALESCE($9, started_at),
-	completed_at      = CASE WHEN $13 THEN NULL ELSE COALESCE($10, completed_at) END,
+	completed_at      = CASE WHEN $14 THEN NULL ELSE COALESCE($10, completed_at) END,
 	updated_at        = $11,
-	retries           = retries + CASE WHEN $13 THEN 1 ELSE 0 END,
-	attempt_offset    = CASE WHEN $13 THEN GREATEST(attempts, $4) ELSE attempt_offset END,
+	sanitized         = sanitized OR $13,
+	retries           = retries + CASE WHEN $14 THEN 1 ELSE 0 END,
+	attempt_offset    = CASE WHEN $14 THEN GREATEST(attempts, $4) ELSE attempt_offset END,
 	webhook_state     = CASE WHEN webhook_state IS NULL THEN NULL
-		WHEN $13 THEN 'waiting' WHEN $14 THEN 'due' ELSE webhook_state END,
-	webhook_attempts     = CASE WHEN $13 THEN 0 ELSE webhook_attempts END,
-	webhook_last_status  = CASE WHEN $13 THEN NULL ELSE webhook_last_status END,
-	webhook_last_error   = CASE WHEN $13 THEN NULL ELSE webhook_last_error END,
-	webhook_delivered_at = CASE WHEN $13 THEN NULL ELSE webhook_delivered_at END
+		WHEN $14 THEN 'waiting' WHEN $15 THEN 'due' ELSE webhook_state END,
+	webhook_attempts     = CASE WHEN $14 THEN 0 ELSE webhook_attempts END,
+	webhook_last_status  = CASE WHEN $14 THEN NULL ELSE webhook_last_status END,
+	webhook_last_error   = CASE WHEN $14 THEN NULL ELSE webhook_last_error END,
+	webhook_delivered_at = CASE WHEN $14 THEN NULL ELSE webhook_delivered_at END
 WHERE id = $1
 	AND status = ANY($3::text[])
 	AND CASE $12::int WHEN 1 THEN attempts < $4 WHEN 2 THEN attempts <= $4 ELSE true END
-	AND ($13 OR $4 = 0 OR attempt_offset < $4)
+	AND ($14 OR $4 = 0 OR attempt_offset < $4)
 RETURNING ` + taskColumns
 
 // updateWebhook applies a task.WebhookChange: $2 the run (retries), $3 the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentorch/orchestrator/internal/store/groupcommit"
@@ -260,7 +261,7 @@ func scanTask(row pgx.Row) (*task.Task, error) {
 		wAt      *time.Time
 	)
 	err := row.Scan(&t.ID, &t.Code, &t.Prompt, &t.Timeout, &status, &t.WorkerID, &result, &t.ErrorMessage,
-		&t.Attempts, &t.ExecutionTime, &t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.CompletedAt,
+		&t.Attempts, &t.ExecutionTime, &t.CreatedAt, &t.UpdatedAt, &t.StartedAt, &t.CompletedAt, &t.Sanitized,
 		&priority, &metadata, &t.Owner, &t.CallbackURL, &t.Retries, &t.AttemptOffset,
 		&wState, &wTries, &wStatus, &wError, &wAt)
 	if err != nil {
@@ -325,6 +326,19 @@ func priorityArg(p *int) *int32 {
 	}
 	n := int32(*p)
 	return &n
+}
+
+// dataError translates the server's refusal of the data (SQLSTATE class 22,
+// data exception: invalid UTF-8 or \u0000 in text or jsonb, a value out of
+// range; class 23, integrity constraint violation: a CHECK) into
+// task.ErrInvalidData, keeping the server's message. Any other error is
+// returned as is: the caller treats it as temporary.
+func dataError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+		return fmt.Errorf("%w: %w", task.ErrInvalidData, err)
+	}
+	return err
 }
 
 // jsonArg passes an empty result as SQL NULL.

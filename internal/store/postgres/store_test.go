@@ -86,13 +86,7 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("Apply with the database down: err = %v, want a connection error", err)
 	}
 	srv.Start()
-	deadline := time.Now().Add(15 * time.Second)
-	for s.Ping(t.Context()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("store did not reconnect within 15s")
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	testenv.Eventually(t, 15*time.Second, "the store to reconnect", func() error { return s.Ping(t.Context()) })
 	if _, err := s.Apply(t.Context(), task.MarkQueued(tk.ID, at)); err != nil {
 		t.Fatalf("Apply after restart: %v", err)
 	}

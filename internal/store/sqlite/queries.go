@@ -4,12 +4,12 @@ package sqlite
 // order scanTask reads. Times are text in timeLayout; ids canonical UUID text.
 
 const taskColumns = `id, code, prompt, timeout_ms, status, worker_id, result, error_message,
-	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at,
+	attempts, execution_time_ms, created_at, updated_at, started_at, completed_at, sanitized,
 	priority, metadata, owner, callback_url, retries, attempt_offset,
 	webhook_state, webhook_attempts, webhook_last_status, webhook_last_error, webhook_delivered_at`
 
 const insertTask = `INSERT INTO tasks (` + taskColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = ?`
 
@@ -18,32 +18,34 @@ const selectTask = `SELECT ` + taskColumns + ` FROM tasks WHERE id = ?`
 // (which must also be past the attempt offset of the task's current run,
 // task.Change.AllowsRun), ?5..?10 the fields (NULL keeps the stored value),
 // ?11 updated_at, ?12 the task.AttemptGuard (0 any, 1 newer, 2 same or
-// newer), ?13 Change.NewRun (a retry: a new run that clears the outcome
-// and restarts the webhook delivery), ?14 Change.Notify (a final status: a
-// webhook becomes due, the outbox). SET expressions read the row as it was
-// before the update.
+// newer), ?13 the task.Change.Sanitized flag (1 sets the sanitized column,
+// 0 keeps it), ?14 Change.NewRun (a retry: a new run that clears the
+// outcome and restarts the webhook delivery), ?15 Change.Notify (a final
+// status: a webhook becomes due, the outbox). SET expressions read the row
+// as it was before the update.
 const updateTask = `UPDATE tasks SET
 	status            = ?2,
 	attempts          = max(attempts, ?4),
 	worker_id         = coalesce(?5, worker_id),
-	result            = CASE WHEN ?13 THEN NULL ELSE coalesce(?6, result) END,
+	result            = CASE WHEN ?14 THEN NULL ELSE coalesce(?6, result) END,
 	error_message     = coalesce(?7, error_message),
-	execution_time_ms = CASE WHEN ?13 THEN NULL ELSE coalesce(?8, execution_time_ms) END,
+	execution_time_ms = CASE WHEN ?14 THEN NULL ELSE coalesce(?8, execution_time_ms) END,
 	started_at        = coalesce(?9, started_at),
-	completed_at      = CASE WHEN ?13 THEN NULL ELSE coalesce(?10, completed_at) END,
+	completed_at      = CASE WHEN ?14 THEN NULL ELSE coalesce(?10, completed_at) END,
 	updated_at        = ?11,
-	retries           = retries + CASE WHEN ?13 THEN 1 ELSE 0 END,
-	attempt_offset    = CASE WHEN ?13 THEN max(attempts, ?4) ELSE attempt_offset END,
+	sanitized         = max(sanitized, ?13),
+	retries           = retries + CASE WHEN ?14 THEN 1 ELSE 0 END,
+	attempt_offset    = CASE WHEN ?14 THEN max(attempts, ?4) ELSE attempt_offset END,
 	webhook_state     = CASE WHEN webhook_state IS NULL THEN NULL
-		WHEN ?13 THEN 'waiting' WHEN ?14 THEN 'due' ELSE webhook_state END,
-	webhook_attempts     = CASE WHEN ?13 THEN 0 ELSE webhook_attempts END,
-	webhook_last_status  = CASE WHEN ?13 THEN NULL ELSE webhook_last_status END,
-	webhook_last_error   = CASE WHEN ?13 THEN NULL ELSE webhook_last_error END,
-	webhook_delivered_at = CASE WHEN ?13 THEN NULL ELSE webhook_delivered_at END
+		WHEN ?14 THEN 'waiting' WHEN ?15 THEN 'due' ELSE webhook_state END,
+	webhook_attempts     = CASE WHEN ?14 THEN 0 ELSE webhook_attempts END,
+	webhook_last_status  = CASE WHEN ?14 THEN NULL ELSE webhook_last_status END,
+	webhook_last_error   = CASE WHEN ?14 THEN NULL ELSE webhook_last_error END,
+	webhook_delivered_at = CASE WHEN ?14 THEN NULL ELSE webhook_delivered_at END
 WHERE id = ?1
 	AND status IN (SELECT value FROM json_each(?3))
 	AND CASE ?12 WHEN 1 THEN attempts < ?4 WHEN 2 THEN attempts <= ?4 ELSE 1 END
-	AND (?13 OR ?4 = 0 OR attempt_offset < ?4)
+	AND (?14 OR ?4 = 0 OR attempt_offset < ?4)
 RETURNING ` + taskColumns
 
 // updateWebhook applies a task.WebhookChange: ?2 the run (retries), ?3 the

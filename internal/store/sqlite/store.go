@@ -154,7 +154,7 @@ func (s *Store) Create(ctx context.Context, t *task.Task) error {
 	if _, err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) (*task.Task, error) {
 		return nil, s.insertTx(ctx, tx, t)
 	}); err != nil {
-		return fmt.Errorf("insert task %s: %w", t.ID, err)
+		return fmt.Errorf("insert task %s: %w", t.ID, dataError(err))
 	}
 	return nil
 }
@@ -173,7 +173,7 @@ func (s *Store) insertTx(ctx context.Context, tx *sql.Tx, t *task.Task) error {
 	_, err := tx.StmtContext(ctx, s.insert).ExecContext(ctx,
 		t.ID.String(), t.Code, t.Prompt, t.Timeout, string(t.Status), t.WorkerID, jsonArg(t.Result), t.ErrorMessage,
 		t.Attempts, t.ExecutionTime, formatTime(t.CreatedAt), formatTime(t.UpdatedAt),
-		formatTimePtr(t.StartedAt), formatTimePtr(t.CompletedAt),
+		formatTimePtr(t.StartedAt), formatTimePtr(t.CompletedAt), t.Sanitized,
 		t.Priority, jsonArg(t.Metadata), t.Owner, t.CallbackURL, t.Retries, t.AttemptOffset,
 		wState, wTries, wStatus, wErr, wAt)
 	var se *sqlite.Error
@@ -282,7 +282,8 @@ func scanStats(row *sql.Row) (task.Stats, error) {
 
 // Apply applies c in one conditional UPDATE and returns the task as it is
 // afterwards. When c does not apply it changes nothing and returns
-// task.ErrNotFound (no such task) or task.ErrConflict. A zero c.At means
+// task.ErrNotFound (no such task) or task.ErrConflict; data SQLite refuses
+// gives task.ErrInvalidData (see dataError). A zero c.At means
 // now. Concurrent Create and Apply calls share write transactions (group
 // commit) and run in them one after the other, as if serially.
 func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
@@ -298,7 +299,7 @@ func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
 		return s.updateTx(ctx, tx, c, string(from), at)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, err)
+		return nil, fmt.Errorf("set task %s %s: %w", c.ID, c.To, dataError(err))
 	}
 	return t, nil
 }
@@ -306,7 +307,7 @@ func (s *Store) Apply(ctx context.Context, c task.Change) (*task.Task, error) {
 func (s *Store) updateTx(ctx context.Context, tx *sql.Tx, c task.Change, from string, at time.Time) (*task.Task, error) {
 	t, err := scanTask(tx.StmtContext(ctx, s.update).QueryRowContext(ctx,
 		c.ID.String(), string(c.To), from, c.Attempts, c.WorkerID, jsonArg(c.Result), c.ErrorMessage,
-		c.ExecutionTime, formatTimePtr(c.StartedAt), formatTimePtr(c.CompletedAt), formatTime(at), int(c.Guard),
+		c.ExecutionTime, formatTimePtr(c.StartedAt), formatTimePtr(c.CompletedAt), formatTime(at), int(c.Guard), c.Sanitized,
 		c.NewRun, c.Notify))
 	if err == nil {
 		return t, nil
@@ -358,7 +359,7 @@ func scanTask(row interface{ Scan(...any) error }) (*task.Task, error) {
 		wStatus                sql.NullInt64
 	)
 	err := row.Scan(&id, &t.Code, &t.Prompt, &t.Timeout, &status, &t.WorkerID, &result, &t.ErrorMessage,
-		&t.Attempts, &t.ExecutionTime, &createdAt, &updatedAt, &startedAt, &completedAt,
+		&t.Attempts, &t.ExecutionTime, &createdAt, &updatedAt, &startedAt, &completedAt, &t.Sanitized,
 		&priority, &metadata, &t.Owner, &t.CallbackURL, &t.Retries, &t.AttemptOffset,
 		&wState, &wTries, &wStatus, &wErr, &wAt)
 	if err != nil {
@@ -418,6 +419,22 @@ func collectTasks(rows *sql.Rows) ([]*task.Task, error) {
 		tasks = append(tasks, t)
 	}
 	return tasks, rows.Err()
+}
+
+// dataError translates SQLite's refusal of the data (a constraint such as
+// the result's json_valid CHECK, a value too big, a type mismatch) into
+// task.ErrInvalidData, keeping SQLite's message. Any other error (busy,
+// I/O) is returned as is: the caller treats it as temporary. A duplicate
+// id is not a data error: Create reports it as task.ErrConflict before.
+func dataError(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+			return fmt.Errorf("%w: %w", task.ErrInvalidData, err)
+		}
+	}
+	return err
 }
 
 // jsonArg passes an empty result as SQL NULL.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) task.Store) {
 		{"LateResultOnCancelled", testLateResult},
 		{"ApplyKeepsUnsetFields", testApplyKeepsFields},
 		{"ApplyNotFound", testApplyNotFound},
+		{"SanitizedData", testSanitizedData},
+		{"InvalidData", testInvalidData},
 		{"Checkpoints", testCheckpoints},
 		{"ConcurrentTerminal", testConcurrentTerminal},
 		{"ConcurrentRunning", testConcurrentRunning},
@@ -140,6 +143,9 @@ func diff(want, got *task.Task) string {
 	}
 	if want.Attempts != got.Attempts {
 		add("Attempts", want.Attempts, got.Attempts)
+	}
+	if want.Sanitized != got.Sanitized {
+		add("Sanitized", want.Sanitized, got.Sanitized)
 	}
 	if !eqPtr(want.ExecutionTime, got.ExecutionTime) {
 		add("ExecutionTime", show(want.ExecutionTime), show(got.ExecutionTime))
@@ -589,6 +595,7 @@ func expectAfter(before *task.Task, c task.Change) *task.Task {
 	if c.CompletedAt != nil {
 		after.CompletedAt = c.CompletedAt
 	}
+	after.Sanitized = before.Sanitized || c.Sanitized
 	after.UpdatedAt = c.At.UTC().Truncate(time.Microsecond)
 	return &after
 }
@@ -768,6 +775,108 @@ func testApplyNotFound(t *testing.T, s task.Store) {
 		if _, err := s.Apply(ctxOf(t), c); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Apply(%s) on unknown task: err = %v, want ErrNotFound", c.To, err)
 		}
+	}
+}
+
+// poison is data from outside that PostgreSQL refuses as is (SQLSTATE
+// 22021, 22P05) and that no client should have to read: NUL bytes, \u0000
+// escapes in JSON, invalid UTF-8, unpaired surrogate escapes.
+var poison = []struct {
+	name string
+	o    task.Outcome
+	want task.Outcome // after sanitising
+}{
+	{"NUL in error message", task.Outcome{ErrorMessage: "boom\x00here"}, task.Outcome{ErrorMessage: "boomhere"}},
+	{"invalid UTF-8 and NUL in error message", task.Outcome{ErrorMessage: "bad\xff\xfe\x00 bytes"},
+		task.Outcome{ErrorMessage: "bad\uFFFD bytes"}},
+	{"\\u0000 in result JSON", task.Outcome{Result: json.RawMessage(`{"out":"a\u0000b","k\u0000":[1,"\u0000"]}`)},
+		task.Outcome{Result: json.RawMessage(`{"out":"ab","k":[1,""]}`)}},
+	{"invalid UTF-8 in result JSON", task.Outcome{Result: json.RawMessage("{\"out\":\"caf\xc3\"}")},
+		task.Outcome{Result: json.RawMessage(`{"out":"caf\uFFFD"}`)}},
+	{"lone surrogate in result JSON", task.Outcome{Result: json.RawMessage(`["\ud800"]`)},
+		task.Outcome{Result: json.RawMessage(`["\ufffd"]`)}},
+	{"NUL in worker id", task.Outcome{WorkerID: "w\x00-1"}, task.Outcome{WorkerID: "w-1"}},
+	{"result not JSON", task.Outcome{Result: json.RawMessage("raw \x00 text")}, task.Outcome{Result: json.RawMessage(`"raw  text"`)}},
+}
+
+// testSanitizedData: every store stores the changes that carry poison, as
+// the task package sanitised them, and sets the sanitized flag, which a
+// later clean change does not clear.
+func testSanitizedData(t *testing.T, s task.Store) {
+	ctx := ctxOf(t)
+	at := base.Add(time.Hour)
+	for i, p := range poison {
+		for _, finish := range []func(uuid.UUID, task.Outcome, time.Time) task.Change{task.MarkFailed, task.MarkCompleted} {
+			tk := create(t, s, newTask(t, i))
+			c := finish(tk.ID, p.o, at)
+			if !c.Sanitized {
+				t.Errorf("%s: change not marked sanitised", p.name)
+			}
+			got, err := s.Apply(ctx, c)
+			if err != nil {
+				t.Errorf("%s: Apply(%s): %v", p.name, c.To, err)
+				continue
+			}
+			stored := get(t, s, tk.ID)
+			for _, g := range []*task.Task{got, stored} {
+				if !g.Sanitized || g.Status != c.To ||
+					(p.want.ErrorMessage != "" && show(g.ErrorMessage) != p.want.ErrorMessage) ||
+					(p.want.WorkerID != "" && show(g.WorkerID) != p.want.WorkerID) ||
+					(p.want.Result != nil && !jsonEqual(g.Result, p.want.Result)) {
+					t.Errorf("%s: stored %s %q worker %q result %s sanitized %v; want %+v", p.name, g.Status,
+						show(g.ErrorMessage), show(g.WorkerID), g.Result, g.Sanitized, p.want)
+				}
+			}
+		}
+	}
+	// The flag stays once set.
+	tk := create(t, s, newTask(t, 100))
+	if _, err := s.Apply(ctx, task.MarkRunning(tk.ID, 1, "w\x00", at)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Apply(ctx, task.MarkCompleted(tk.ID, task.Outcome{WorkerID: "w", Result: json.RawMessage(`1`)}, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Sanitized || !get(t, s, tk.ID).Sanitized {
+		t.Error("a clean change cleared the sanitized flag")
+	}
+	if get(t, s, create(t, s, newTask(t, 101)).ID).Sanitized {
+		t.Error("a new task is marked sanitised")
+	}
+}
+
+// testInvalidData: data a change carries that the store refuses (here a
+// result that is not JSON, in a change built by hand, past the task
+// package's sanitising) gives task.ErrInvalidData and changes nothing; the
+// MarkUnstorable change that replaces it applies.
+func testInvalidData(t *testing.T, s task.Store) {
+	ctx := ctxOf(t)
+	tk := create(t, s, newTask(t, 0))
+	at := base.Add(time.Hour)
+	if _, err := s.Apply(ctx, task.MarkRunning(tk.ID, 1, "w-1", at)); err != nil {
+		t.Fatal(err)
+	}
+	before := get(t, s, tk.ID)
+	c := task.MarkCompleted(tk.ID, task.Outcome{Result: json.RawMessage(`{"ok":true}`), Attempts: 1}, at.Add(time.Second))
+	c.Result = json.RawMessage(`{"not json`)
+	_, err := s.Apply(ctx, c)
+	if !errors.Is(err, task.ErrInvalidData) {
+		t.Fatalf("Apply(result not JSON) err = %v, want ErrInvalidData", err)
+	}
+	if errors.Is(err, task.ErrConflict) || errors.Is(err, task.ErrNotFound) {
+		t.Errorf("ErrInvalidData also matches a state error: %v", err)
+	}
+	if d := diff(before, get(t, s, tk.ID)); d != "" {
+		t.Fatalf("refused change modified the task: %s", d)
+	}
+	got, err := s.Apply(ctx, task.MarkUnstorable(c, err))
+	if err != nil {
+		t.Fatalf("Apply(MarkUnstorable): %v", err)
+	}
+	if got.Status != task.StatusFailed || got.ErrorMessage == nil || !strings.HasPrefix(*got.ErrorMessage, task.UnstorableReason) ||
+		got.Result != nil || !got.Sanitized || got.CompletedAt == nil {
+		t.Errorf("after MarkUnstorable: %s %s result %s sanitized %v", got.Status, show(got.ErrorMessage), got.Result, got.Sanitized)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Command goworker runs one bullmq.Worker for the interop suite. It is the Go
-// twin of node/worker.js: it takes the same JSON config as its only argument
-// and prints the same JSON lines (ready, start, completed, failed, error,
-// closed) on stdout. Durations in the config are in ms, as in Node. It stops
+// twin of test/node/worker.js: it takes the same JSON config as its only
+// argument (without the task mode of the end-to-end tests) and prints the
+// same JSON lines (ready, start, done, fail, completed, failed, error, closed)
+// on stdout. Durations in the config are in ms, as in Node. It stops
 // gracefully on SIGTERM or when stdin closes, and is SIGKILLed by crash tests.
 package main
 
@@ -112,7 +113,7 @@ func run(out *printer) error {
 	}()
 	ctx := context.Background()
 
-	processor := func(jctx context.Context, job *bullmq.Job) (any, error) {
+	process := func(jctx context.Context, job *bullmq.Job) (any, error) {
 		b := cfg.Behave
 		var data struct {
 			Behave *behave `json:"behave"`
@@ -123,7 +124,7 @@ func run(out *printer) error {
 		out.emit(map[string]any{
 			"ev": "start", "id": job.ID, "name": job.Name, "data": job.Data,
 			"attemptsMade": job.AttemptsMade, "attemptsStarted": job.AttemptsStarted,
-			"token": job.Token, "t": time.Now().UnixMilli(),
+			"token": job.Token, "attempt": job.AttemptsMade + 1, "t": time.Now().UnixMilli(),
 		})
 		if b.TrackKey != "" {
 			n, err := client.Incr(jctx, b.TrackKey).Result()
@@ -169,6 +170,16 @@ func run(out *printer) error {
 			return b.ReturnValue, nil
 		}
 		return map[string]any{"ok": true, "id": job.ID}, nil
+	}
+	// processor runs process and reports its end, as worker.js does.
+	processor := func(jctx context.Context, job *bullmq.Job) (any, error) {
+		rv, err := process(jctx, job)
+		if err != nil {
+			out.emit(map[string]any{"ev": "fail", "id": job.ID, "attempt": job.AttemptsMade + 1, "reason": err.Error(), "t": time.Now().UnixMilli()})
+		} else {
+			out.emit(map[string]any{"ev": "done", "id": job.ID, "attempt": job.AttemptsMade + 1, "t": time.Now().UnixMilli()})
+		}
+		return rv, err
 	}
 
 	wo := &bullmq.WorkerOptions{
