@@ -42,8 +42,11 @@ func TestResultConsumer(t *testing.T) {
 			}
 
 			// Twice the same result, then a contradicting one: the first wins.
+			// The first is applied before the others are posted: with
+			// Concurrency 4, results posted together apply in any order.
 			h.wait(dup.ID)
 			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), WorkerID: "w9", Status: "completed", Result: []byte(`1`)})
+			e.waitStatus(dup.ID, task.StatusCompleted)
 			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), WorkerID: "w9", Status: "completed", Result: []byte(`1`)})
 			e.postResult(taskqueue.Result{TaskID: dup.ID.String(), WorkerID: "w9", Status: "failed", ErrorMessage: ptr("late")})
 
