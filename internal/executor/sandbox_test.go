@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agentorch/orchestrator/internal/sandbox"
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // agentBin is a copy of this test binary, in a directory every user can
@@ -36,39 +36,17 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == agentHelperArg {
 		os.Exit(agentHelper(os.Args[2], os.Args[3:]))
 	}
-	dir, err := os.MkdirTemp("", "agent-bin-*")
+	var (
+		remove func()
+		err    error
+	)
+	agentBin, remove, err = testenv.CopySelf("agent")
 	if err != nil {
 		panic(err)
 	}
-	agentBin = filepath.Join(dir, "agent")
-	if err := copyExecutable(agentBin); err != nil {
-		panic(err)
-	}
-	_ = os.Chmod(dir, 0o755)
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
-}
-
-func copyExecutable(to string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // agentHelper runs one adversarial action and exits: 0 when the action

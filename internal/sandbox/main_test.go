@@ -4,16 +4,16 @@ package sandbox
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agentorch/orchestrator/internal/testenv"
 )
 
 // helperBin is a copy of this test binary that every user can execute; as
@@ -27,39 +27,17 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "helper" {
 		os.Exit(helper(os.Args[2]))
 	}
-	dir, err := os.MkdirTemp("", "sandbox-test-bin-*")
+	var (
+		remove func()
+		err    error
+	)
+	helperBin, remove, err = testenv.CopySelf("sandbox.test")
 	if err != nil {
 		panic(err)
 	}
-	helperBin = filepath.Join(dir, "sandbox.test")
-	if err := copyFile(helperBin); err != nil {
-		panic(err)
-	}
-	_ = os.Chmod(dir, 0o755)
 	code := m.Run()
-	os.RemoveAll(dir)
+	remove()
 	os.Exit(code)
-}
-
-func copyFile(to string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	in, err := os.Open(self)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // helper prints the outcome of the system calls the seccomp filter
